@@ -1,0 +1,291 @@
+"""Articles, the questions they raise, forecasts, resolutions, scores and the audit log."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+MIN_PROBABILITY = Decimal("0.01")
+MAX_PROBABILITY = Decimal("0.99")
+
+
+class ArticleManager(models.Manager):
+    def get_by_natural_key(self, slug: str) -> Article:
+        return self.get(slug=slug)
+
+
+class Article(models.Model):
+    slug = models.SlugField(max_length=120, unique=True)
+    title = models.CharField(max_length=250)
+    byline = models.CharField(max_length=200, blank=True)
+    section = models.CharField(max_length=80, blank=True)
+    published_at = models.DateTimeField()
+    standfirst = models.TextField(blank=True, help_text="One-paragraph summary shown above the questions.")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ArticleManager()
+
+    class Meta:
+        ordering = ["-published_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("article_detail", kwargs={"slug": self.slug})
+
+    def natural_key(self) -> tuple[str]:
+        return (self.slug,)
+
+
+class QuestionType(models.TextChoices):
+    BINARY = "binary", "Yes / No"
+    MULTIPLE_CHOICE = "multiple_choice", "Multiple choice"
+
+
+class QuestionStatus(models.TextChoices):
+    """draft -> open -> closed -> resolved | annulled (un-resolving goes back to closed)."""
+
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+    RESOLVED = "resolved", "Resolved"
+    ANNULLED = "annulled", "Annulled"
+
+
+class QuestionManager(models.Manager):
+    def get_by_natural_key(self, article_slug: str, title: str) -> Question:
+        return self.get(article__slug=article_slug, title=title)
+
+
+class Question(models.Model):
+    """A question an article raises. Identified in fixtures by (article slug, title)."""
+
+    Type = QuestionType
+    Status = QuestionStatus
+
+    article = models.ForeignKey(Article, on_delete=models.PROTECT, related_name="questions")
+    title = models.CharField(max_length=300)
+    resolution_criteria = models.TextField()
+    question_type = models.CharField(max_length=20, choices=Type.choices, default=Type.BINARY)
+    opens_at = models.DateTimeField()
+    closes_at = models.DateTimeField(help_text="No forecasts are accepted after this time.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = QuestionManager()
+
+    class Meta:
+        ordering = ["closes_at", "id"]
+        permissions = [
+            ("open_question", "Can open a question for forecasting"),
+            ("close_question", "Can close a question"),
+            ("resolve_question", "Can resolve and un-resolve a question"),
+            ("annul_question", "Can annul a question"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["article", "title"], name="question_title_unique_per_article"),
+            models.CheckConstraint(condition=Q(closes_at__gt=models.F("opens_at")), name="question_closes_after_opens"),
+            models.CheckConstraint(condition=Q(status__in=QuestionStatus.values), name="question_status_valid"),
+            models.CheckConstraint(condition=Q(question_type__in=QuestionType.values), name="question_type_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("question_detail", kwargs={"pk": self.pk})
+
+    def natural_key(self) -> tuple[str, str]:
+        return (self.article.slug, self.title)
+
+    natural_key.dependencies = ["forecasting.article"]
+
+    @property
+    def is_binary(self) -> bool:
+        return self.question_type == self.Type.BINARY
+
+    def accepts_forecasts(self, at=None) -> bool:
+        at = at or timezone.now()
+        return self.status == self.Status.OPEN and self.opens_at <= at < self.closes_at
+
+
+class QuestionOptionManager(models.Manager):
+    def get_by_natural_key(self, article_slug: str, title: str, position: int) -> QuestionOption:
+        return self.get(question__article__slug=article_slug, question__title=title, position=position)
+
+
+class QuestionOption(models.Model):
+    """One outcome of a multiple-choice question, in display order."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="options")
+    position = models.PositiveSmallIntegerField()
+    label = models.CharField(max_length=200)
+
+    objects = QuestionOptionManager()
+
+    class Meta:
+        ordering = ["question_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["question", "position"], name="option_position_unique"),
+            models.UniqueConstraint(fields=["question", "label"], name="option_label_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def natural_key(self) -> tuple[str, str, int]:
+        return (*self.question.natural_key(), self.position)
+
+    natural_key.dependencies = ["forecasting.question"]
+
+
+class Prediction(models.Model):
+    """One forecast. Append-only: updating a forecast adds a row; the latest row per forecaster counts.
+
+    Binary questions store the probability of YES; multiple-choice questions store one
+    probability per option, in option order, as decimal strings that sum to 1.
+    """
+
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="predictions")
+    forecaster = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="predictions")
+    probability = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    option_probabilities = models.JSONField(null=True, blank=True)
+    made_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["made_at", "id"]
+        indexes = [models.Index(fields=["question", "forecaster", "made_at"], name="prediction_latest_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(probability__isnull=True)
+                | Q(probability__gte=MIN_PROBABILITY, probability__lte=MAX_PROBABILITY),
+                name="prediction_probability_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(probability__isnull=False) | Q(option_probabilities__isnull=False),
+                name="prediction_has_probabilities",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.forecaster} on {self.question_id} at {self.made_at:%Y-%m-%d %H:%M}"
+
+    def probability_vector(self) -> list[float]:
+        """The forecast as a probability per outcome: [P(no), P(yes)] or one per option."""
+        if self.probability is not None:
+            p = float(self.probability)
+            return [1.0 - p, p]
+        return [float(x) for x in self.option_probabilities]
+
+
+class Resolution(models.Model):
+    """An editor's resolution of a question. Retracted (never deleted) when un-resolved."""
+
+    class Outcome(models.TextChoices):
+        YES = "yes", "Yes"
+        NO = "no", "No"
+        OPTION = "option", "Option"
+        ANNULLED = "annulled", "Annulled"
+
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="resolutions")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    option = models.ForeignKey(QuestionOption, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    note = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    resolved_at = models.DateTimeField(default=timezone.now)
+    retracted_at = models.DateTimeField(null=True, blank=True)
+    retracted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-resolved_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["question"], condition=Q(retracted_at__isnull=True), name="one_active_resolution_per_question"
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome="option", option__isnull=False) | (~Q(outcome="option") & Q(option__isnull=True)),
+                name="resolution_option_iff_option_outcome",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question_id}: {self.describe()}"
+
+    def describe(self) -> str:
+        if self.outcome == self.Outcome.OPTION:
+            return self.option.label
+        return self.get_outcome_display()
+
+    def outcome_index(self) -> int | None:
+        """Index of the outcome in ``Prediction.probability_vector()``; None when annulled."""
+        if self.outcome == self.Outcome.YES:
+            return 1
+        if self.outcome == self.Outcome.NO:
+            return 0
+        if self.outcome == self.Outcome.OPTION:
+            return self.option.position
+        return None
+
+
+class QuestionEvent(models.Model):
+    """Append-only audit log: every editorial change to a question."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        OPENED = "opened", "Opened"
+        CLOSED = "closed", "Closed"
+        RESOLVED = "resolved", "Resolved"
+        ANNULLED = "annulled", "Annulled"
+        UNRESOLVED = "unresolved", "Un-resolved"
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=12, choices=Action.choices)
+    from_status = models.CharField(max_length=10, blank=True)
+    to_status = models.CharField(max_length=10)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.question_id} {self.action} by {self.actor}"
+
+
+class Score(models.Model):
+    """A forecaster's score on a resolved question, recomputed from the database by a Celery task."""
+
+    class Kind(models.TextChoices):
+        BRIER = "brier", "Brier score"
+        LOG = "log", "Log score"
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="scores")
+    forecaster = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scores")
+    resolution = models.ForeignKey(Resolution, on_delete=models.PROTECT, related_name="scores")
+    prediction = models.ForeignKey(Prediction, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    value = models.DecimalField(max_digits=12, decimal_places=6)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["question_id", "forecaster_id", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["question", "forecaster", "kind"], name="score_unique_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value} for {self.forecaster} on {self.question_id}"

@@ -1,0 +1,32 @@
+import pytest
+
+from tests.factories import QuestionFactory, UserFactory, editor_user
+
+
+@pytest.fixture(autouse=True)
+def celery_eager(settings):
+    """Run tasks inline (still only when the enqueuing transaction commits).
+
+    The integration tests in tests/integration turn this off and use a real worker.
+    """
+    from webapp.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def reader(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def editor(db):
+    return editor_user(username="erin")
+
+
+@pytest.fixture
+def question(db):
+    return QuestionFactory()

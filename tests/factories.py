@@ -1,0 +1,77 @@
+"""Test data factories, all in one place."""
+
+import datetime as dt
+from decimal import Decimal
+
+import factory
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
+
+from forecasting.models import Article, Prediction, Question, QuestionOption
+from forecasting.roles import ANALYSTS, EDITORS
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"reader{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
+
+    @factory.post_generation
+    def groups(self, create, extracted, **kwargs):
+        if create and extracted:
+            for name in extracted:
+                self.groups.add(Group.objects.get(name=name))
+        if create:
+            self.save()
+
+
+def editor_user(**kwargs) -> User:
+    return UserFactory(groups=[EDITORS], **kwargs)
+
+
+def analyst_user(**kwargs) -> User:
+    return UserFactory(groups=[ANALYSTS], **kwargs)
+
+
+class ArticleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Article
+
+    slug = factory.Sequence(lambda n: f"article-{n}")
+    title = factory.Sequence(lambda n: f"Article {n}")
+    byline = "A. Reporter"
+    published_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=2))
+    body = "Body text."
+
+
+class QuestionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Question
+
+    article = factory.SubFactory(ArticleFactory)
+    title = factory.Sequence(lambda n: f"Will event {n} happen?")
+    resolution_criteria = "Resolves YES if it happens."
+    question_type = Question.Type.BINARY
+    opens_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
+    closes_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
+    status = Question.Status.OPEN
+
+
+def multiple_choice_question(labels=("Red", "Green", "Blue"), **kwargs) -> Question:
+    question = QuestionFactory(question_type=Question.Type.MULTIPLE_CHOICE, **kwargs)
+    for i, label in enumerate(labels):
+        QuestionOption.objects.create(question=question, position=i, label=label)
+    return question
+
+
+class PredictionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Prediction
+
+    question = factory.SubFactory(QuestionFactory)
+    forecaster = factory.SubFactory(UserFactory)
+    probability = Decimal("0.5")

@@ -1,0 +1,16 @@
+"""The Celery application.
+
+Configuration comes from Django settings under the ``CELERY_`` namespace, so the broker is
+whatever ``CELERY_BROKER_URL`` says: the embedded filesystem broker in the demo, Redis in
+production and CI.
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+
+app = Celery("webapp")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

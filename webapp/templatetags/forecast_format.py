@@ -1,0 +1,15 @@
+from decimal import Decimal
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def percent(value, digits: int = 1) -> str:
+    """0.3725 -> '37.3' (digits after the point, trailing zeros dropped); '' for None."""
+    if value is None or value == "":
+        return ""
+    number = Decimal(str(value)) * 100
+    text = f"{number:.{int(digits)}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

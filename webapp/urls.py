@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("articles/<slug:slug>/", views.article_detail, name="article_detail"),
+    path("questions/<int:pk>/", views.question_detail, name="question_detail"),
+    path("questions/<int:pk>/forecast/", views.forecast_submit, name="forecast_submit"),
+    path("questions/<int:pk>/resolve/", views.question_resolve, name="question_resolve"),
+    path("questions/<int:pk>/<slug:action>/", views.question_action, name="question_action"),
+    path("me/forecasts/", views.my_forecasts, name="my_forecasts"),
+    path("editor/", views.editor_dashboard, name="editor_dashboard"),
+    path("editor/questions/new/", views.editor_question_create, name="editor_question_create"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+]
