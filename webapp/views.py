@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from forecasting import services
@@ -60,13 +61,25 @@ def _question_card(request: HttpRequest, question: Question) -> dict:
                     "mine": mine_vector[i] if mine_vector else None,
                 }
             )
-    return {"question": question, "mine": mine, "community": community, "option_rows": option_rows}
+    return {
+        "question": question,
+        "mine": mine,
+        "community": community,
+        "option_rows": option_rows,
+        "accepts_forecasts": question.accepts_forecasts(),
+    }
 
 
 def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     article = get_object_or_404(Article, slug=slug)
     questions = _visible_questions(request, article.questions.all())
-    cards = [_question_card(request, q) for q in questions]
+    cards = []
+    for question in questions:
+        card = _question_card(request, question)
+        if question.is_binary:  # multiple choice is forecast on the question page
+            card["form"] = _forecast_form(question, mine=card["mine"])
+            card["next"] = f"{article.get_absolute_url()}#q{question.pk}"
+        cards.append(card)
     return render(request, "forecasting/article_detail.html", {"article": article, "cards": cards})
 
 
@@ -103,7 +116,6 @@ def _render_question(request: HttpRequest, question: Question, *, form=None, sta
         "is_editor": is_editor,
         "resolve_form": ResolveForm(question=question) if is_editor else None,
         "events": question.events.select_related("actor").order_by("-created_at", "-id") if is_editor else [],
-        "accepts_forecasts": question.accepts_forecasts(),
     }
     return render(request, "forecasting/question_detail.html", context, status=status)
 
@@ -134,8 +146,11 @@ def forecast_submit(request: HttpRequest, pk: int) -> HttpResponse:
             for message in _validation_messages(error):
                 form.add_error(None, message)
         else:
-            messages.success(request, "Your forecast is saved.")
-            return redirect(request.POST.get("next") or question.get_absolute_url())
+            messages.success(request, f"Your forecast on “{question.title}” is saved.")
+            next_url = request.POST.get("next", "")
+            if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+                next_url = question.get_absolute_url()
+            return redirect(next_url)
     return _render_question(request, question, form=form, status=400)
 
 

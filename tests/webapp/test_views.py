@@ -59,7 +59,7 @@ def test_article_page_lists_questions_with_community_median(client, question):
 def test_reader_forecasts_and_updates(reader_client, reader, question):
     url = reverse("forecast_submit", args=[question.pk])
     response = reader_client.post(url, {"probability": "37.5"}, follow=True)
-    assert "Your forecast is saved." in response.content.decode()
+    assert f"Your forecast on “{question.title}” is saved." in response.content.decode()
     reader_client.post(url, {"probability": "41"})
     history = list(Prediction.objects.filter(forecaster=reader).order_by("id").values_list("probability", flat=True))
     assert history == [Decimal("0.375"), Decimal("0.41")]
@@ -207,3 +207,21 @@ def test_my_forecasts_lists_only_mine(reader_client, reader, question):
     page = reader_client.get(reverse("my_forecasts")).content.decode()
     assert question.title in page and "33% yes" in page
     assert "Someone else" not in page
+
+
+def test_reader_forecasts_from_the_article_page(reader_client, reader, question):
+    article_url = question.article.get_absolute_url()
+    page = reader_client.get(article_url).content.decode()
+    assert f'action="{reverse("forecast_submit", args=[question.pk])}"' in page
+    response = reader_client.post(
+        reverse("forecast_submit", args=[question.pk]), {"probability": "22", "next": f"{article_url}#q{question.pk}"}
+    )
+    assert response.status_code == 302 and response["Location"] == f"{article_url}#q{question.pk}"
+    assert Prediction.objects.get(forecaster=reader).probability == Decimal("0.22")
+
+
+def test_next_cannot_redirect_off_site(reader_client, question):
+    response = reader_client.post(
+        reverse("forecast_submit", args=[question.pk]), {"probability": "22", "next": "https://evil.example/"}
+    )
+    assert response["Location"] == question.get_absolute_url()
