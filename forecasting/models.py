@@ -77,6 +77,9 @@ class Question(models.Model):
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField(help_text="No forecasts are accepted after this time.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    external_id = models.CharField(
+        max_length=200, blank=True, help_text="Identifier in the source an imported question came from."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -95,6 +98,9 @@ class Question(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["article", "title"], name="question_title_unique_per_article"),
+            models.UniqueConstraint(
+                fields=["article", "external_id"], condition=~Q(external_id=""), name="question_external_id_unique"
+            ),
             models.CheckConstraint(condition=Q(closes_at__gt=models.F("opens_at")), name="question_closes_after_opens"),
             models.CheckConstraint(condition=Q(status__in=QuestionStatus.values), name="question_status_valid"),
             models.CheckConstraint(condition=Q(question_type__in=QuestionType.values), name="question_type_valid"),
@@ -267,25 +273,107 @@ class QuestionEvent(models.Model):
 
 
 class Score(models.Model):
-    """A forecaster's score on a resolved question, recomputed from the database by a Celery task."""
+    """A forecaster's score on a resolved question, recomputed from the database by a Celery task.
+
+    ``spot`` scores the forecast standing at resolution; ``time_averaged`` averages the score
+    over the question's open period (see ``forecasting.scoring.time_averaged_scores``).
+    """
 
     class Kind(models.TextChoices):
         BRIER = "brier", "Brier score"
         LOG = "log", "Log score"
+        BASELINE = "baseline", "Baseline score"
+        PEER = "peer", "Peer score"
+
+    class Method(models.TextChoices):
+        SPOT = "spot", "At resolution"
+        TIME_AVERAGED = "time_averaged", "Time-averaged"
 
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="scores")
     forecaster = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scores")
     resolution = models.ForeignKey(Resolution, on_delete=models.PROTECT, related_name="scores")
-    prediction = models.ForeignKey(Prediction, on_delete=models.PROTECT, related_name="+")
+    prediction = models.ForeignKey(
+        Prediction, on_delete=models.PROTECT, related_name="+", help_text="The forecast standing at resolution."
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    value = models.DecimalField(max_digits=12, decimal_places=6)
+    method = models.CharField(max_length=14, choices=Method.choices, default=Method.SPOT)
+    value = models.DecimalField(max_digits=14, decimal_places=6)
+    coverage = models.DecimalField(
+        max_digits=7, decimal_places=6, help_text="Fraction of the open period with a standing forecast."
+    )
     computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["question_id", "forecaster_id", "kind"]
+        ordering = ["question_id", "forecaster_id", "method", "kind"]
         constraints = [
-            models.UniqueConstraint(fields=["question", "forecaster", "kind"], name="score_unique_per_kind"),
+            models.UniqueConstraint(fields=["question", "forecaster", "kind", "method"], name="score_unique_per_kind"),
+            models.CheckConstraint(condition=Q(coverage__gte=0, coverage__lte=1), name="score_coverage_in_unit_range"),
+        ]
+        indexes = [models.Index(fields=["forecaster", "method", "kind"], name="score_forecaster_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.kind} {self.value} for {self.forecaster} on {self.question_id}"
+
+
+class AggregateState(models.Model):
+    """Each forecaster's latest forecast on a question, packed as arrays for incremental aggregation.
+
+    One row per question, updated under the question's row lock when a forecast arrives, so a
+    new forecast costs one row read and O(n) numpy work instead of re-reading every forecast.
+    Rows are ordered from the oldest latest-forecast to the newest (recency weights need it).
+    """
+
+    question = models.OneToOneField(
+        Question, on_delete=models.CASCADE, primary_key=True, related_name="aggregate_state"
+    )
+    forecaster_ids = models.BinaryField(default=bytes)  # int64
+    made_at = models.BinaryField(default=bytes)  # float64 epoch seconds
+    probabilities = models.BinaryField(default=bytes)  # float64, n x k
+    outcomes = models.PositiveSmallIntegerField(default=2)
+    last_prediction = models.ForeignKey(Prediction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"aggregate state of question {self.question_id}"
+
+
+class AggregateSnapshot(models.Model):
+    """The value of one aggregation method on a question after a forecast: the aggregate history."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="aggregate_snapshots")
+    method = models.CharField(max_length=40)
+    at = models.DateTimeField()
+    probabilities = models.JSONField(help_text="One probability per outcome: [P(no), P(yes)] or one per option.")
+    forecasters = models.PositiveIntegerField()
+    prediction = models.ForeignKey(Prediction, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    parameters = models.JSONField(default=dict, blank=True, help_text="Learnt parameters used, e.g. the factor.")
+
+    class Meta:
+        ordering = ["question_id", "method", "at", "id"]
+        indexes = [models.Index(fields=["question", "method", "at"], name="snapshot_history_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["question", "method", "prediction"], name="snapshot_once_per_prediction")
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.value} for {self.forecaster} on {self.question_id}"
+        return f"{self.method} on {self.question_id} at {self.at:%Y-%m-%d %H:%M}"
+
+    @property
+    def probability_yes(self) -> float:
+        return self.probabilities[-1]
+
+
+class AggregatorFit(models.Model):
+    """Parameters an aggregation method learnt from questions resolved before ``fitted_at``."""
+
+    method = models.CharField(max_length=40)
+    parameters = models.JSONField()
+    questions_used = models.PositiveIntegerField()
+    fitted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-fitted_at", "-id"]
+        get_latest_by = "fitted_at"
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.parameters} ({self.questions_used} questions)"

@@ -72,3 +72,197 @@ def categorical_log(probabilities: ArrayLike, outcome_index: int) -> np.ndarray 
     p = _as_categorical(probabilities, outcome_index)
     result = np.log(np.clip(p[:, outcome_index], LOG_SCORE_FLOOR, 1.0))
     return float(result[0]) if single else result
+
+
+# --- Metaculus-style baseline and peer scores ----------------------------------------------------
+#
+# Both are in "points": the baseline score compares a forecast with the uniform forecast
+# (0 for 50% on a binary question, 100 for certainty on the outcome), the peer score with the
+# other forecasters on the same question (it sums to zero over forecasters).
+
+
+def _probability_of_outcome(probabilities: ArrayLike, outcome_index: int) -> tuple[np.ndarray, int]:
+    """``(n,)`` probabilities given to the outcome and the number of outcomes k."""
+    p = np.asarray(probabilities, dtype=float)
+    if p.ndim == 1:  # probabilities of YES
+        _as_binary(p, outcome_index)
+        return (p if outcome_index == 1 else 1.0 - p), 2
+    p = _as_categorical(p, outcome_index)
+    return p[:, outcome_index], p.shape[1]
+
+
+def baseline_score(probabilities: ArrayLike, outcome_index: int) -> np.ndarray:
+    """``100 * (ln p_outcome - ln(1/k)) / ln k`` per forecaster (binary: ``100 * (log2 p + 1)``).
+
+    ``probabilities`` is a 1-D array of P(YES) (binary) or an ``(n, k)`` array.
+    """
+    p_outcome, k = _probability_of_outcome(probabilities, outcome_index)
+    return 100.0 * (np.log(np.clip(p_outcome, LOG_SCORE_FLOOR, 1.0)) + np.log(k)) / np.log(k)
+
+
+def peer_score(probabilities: ArrayLike, outcome_index: int) -> np.ndarray:
+    """``100 * (ln p_i - mean_{j != i} ln p_j)`` per forecaster; 0 for a lone forecaster."""
+    p_outcome, _ = _probability_of_outcome(probabilities, outcome_index)
+    logs = np.log(np.clip(p_outcome, LOG_SCORE_FLOOR, 1.0))
+    n = len(logs)
+    if n < 2:
+        return np.zeros(n)
+    others_mean = (logs.sum() - logs) / (n - 1)
+    return 100.0 * (logs - others_mean)
+
+
+SPOT_SCORES = ("brier", "log", "baseline", "peer")
+
+
+def spot_scores(probabilities: ArrayLike, outcome_index: int) -> dict[str, np.ndarray]:
+    """Every score of each forecaster's standing forecast (rows of ``(n, k)``) at one moment."""
+    p = np.atleast_2d(np.asarray(probabilities, dtype=float))
+    if p.shape[1] == 2:
+        yes = p[:, 1]
+        brier, log = binary_brier(yes, outcome_index), binary_log(yes, outcome_index)
+    else:
+        brier, log = categorical_brier(p, outcome_index), categorical_log(p, outcome_index)
+    return {
+        "brier": np.atleast_1d(brier),
+        "log": np.atleast_1d(log),
+        "baseline": baseline_score(p, outcome_index),
+        "peer": peer_score(p, outcome_index),
+    }
+
+
+def time_averaged_scores(
+    forecaster_index: ArrayLike,
+    made_at: ArrayLike,
+    probabilities: ArrayLike,
+    outcome_index: int,
+    *,
+    opens_at: float,
+    scored_until: float,
+    n_forecasters: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Each forecaster's scores averaged over the question's open period.
+
+    Inputs describe every forecast: the forecaster's index (0..n-1), when it was made (any
+    increasing number, e.g. epoch seconds) and its probabilities (``(m, k)``). A forecast
+    stands from when it was made until the same forecaster's next one or ``scored_until``
+    (the close or resolution time); forecasts made before ``opens_at`` stand from ``opens_at``.
+
+    Documented conventions (as Metaculus):
+    - ``baseline`` and ``peer``: averaged over the whole period ``[opens_at, scored_until]``,
+      the time before a forecaster's first forecast counting as 0 points. The peer score at
+      each moment compares with the forecasters who have a standing forecast then.
+    - ``brier`` and ``log``: averaged over the time the forecaster had a standing forecast.
+    - ``coverage``: the fraction of the period the forecaster had a standing forecast.
+
+    Returns arrays indexed by forecaster. Runs in O(m log m) whatever the number of forecasters
+    (the peer term uses prefix sums over the timeline instead of a loop per forecaster).
+    """
+    who = np.asarray(forecaster_index, dtype=int)
+    when = np.clip(np.asarray(made_at, dtype=float), opens_at, scored_until)
+    p = np.atleast_2d(np.asarray(probabilities, dtype=float))
+    n = int(n_forecasters if n_forecasters is not None else (who.max() + 1 if len(who) else 0))
+    total = float(scored_until - opens_at)
+    if total <= 0:
+        raise ValueError("scored_until must be after opens_at")
+    empty = {name: np.zeros(n) for name in (*SPOT_SCORES, "coverage")}
+    if len(who) == 0:
+        return empty
+
+    order = np.lexsort((np.arange(len(who)), when))  # by time, ties in input order
+    who, when, p = who[order], when[order], p[order]
+    # Each forecast stands until the same forecaster's next forecast (or the end).
+    ends = np.full(len(who), float(scored_until))
+    last_seen: dict[int, int] = {}
+    for i in range(len(who) - 1, -1, -1):
+        nxt = last_seen.get(who[i])
+        if nxt is not None:
+            ends[i] = when[nxt]
+        last_seen[who[i]] = i
+    durations = ends - when
+
+    spot = spot_scores(p, outcome_index)
+    coverage = np.bincount(who, weights=durations, minlength=n)
+    result = {"coverage": coverage / total}
+    for name in ("brier", "log"):
+        weighted = np.bincount(who, weights=spot[name] * durations, minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result[name] = np.where(coverage > 0, weighted / np.where(coverage > 0, coverage, 1), np.nan)
+    result["baseline"] = np.bincount(who, weights=spot["baseline"] * durations, minlength=n) / total
+
+    # Peer: on each interval between consecutive forecast times, with c forecasters standing
+    # and S the sum of their log scores, forecaster i earns 100 * (l_i - (S - l_i) / (c - 1))
+    # = 100 * (l_i * c / (c - 1) - S / (c - 1)) per unit time (0 when c < 2).
+    logs = np.log(np.clip(p[np.arange(len(p)), outcome_index] if p.shape[1] > 1 else p[:, 0], LOG_SCORE_FLOOR, 1.0))
+    times = np.append(when, scored_until)
+    interval = np.diff(times)  # interval j runs from forecast j's time to the next forecast's
+    standing = np.full(n, np.nan)
+    count, log_sum = 0, 0.0
+    counts = np.empty(len(who))
+    sums = np.empty(len(who))
+    for j in range(len(who)):
+        f = who[j]
+        if np.isnan(standing[f]):
+            count += 1
+        else:
+            log_sum -= standing[f]
+        standing[f] = logs[j]
+        log_sum += logs[j]
+        counts[j], sums[j] = count, log_sum
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = np.where(counts > 1, interval * counts / (counts - 1), 0.0)
+        b = np.where(counts > 1, interval * sums / (counts - 1), 0.0)
+    prefix_a = np.concatenate([[0.0], np.cumsum(a)])
+    prefix_b = np.concatenate([[0.0], np.cumsum(b)])
+    # Forecast i stands over intervals [i, end_index_i), where end_index_i is the position of
+    # the same forecaster's next forecast (or the end of the timeline).
+    end_index = np.full(len(who), len(who))
+    seen: dict[int, int] = {}
+    for i in range(len(who) - 1, -1, -1):
+        if who[i] in seen:
+            end_index[i] = seen[who[i]]
+        seen[who[i]] = i
+    start_index = np.arange(len(who))
+    contribution = logs * (prefix_a[end_index] - prefix_a[start_index]) - (prefix_b[end_index] - prefix_b[start_index])
+    result["peer"] = 100.0 * np.bincount(who, weights=contribution, minlength=n) / total
+    return result
+
+
+# --- calibration ----------------------------------------------------------------------------------
+
+
+def calibration_table(probabilities: ArrayLike, outcomes: ArrayLike, *, bins: int = 10) -> list[dict]:
+    """Reliability bins of equal width over [0, 1]: count, mean forecast and observed frequency.
+
+    ``probabilities`` are forecasts of events and ``outcomes`` 1 where the event happened
+    (for multiple choice, pass every option's probability with 1 for the option that won).
+    Empty bins are included with count 0 so that tables line up.
+    """
+    p = np.asarray(probabilities, dtype=float)
+    o = np.asarray(outcomes, dtype=float)
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    rows = []
+    for b in range(bins):
+        mask = index == b
+        count = int(mask.sum())
+        rows.append(
+            {
+                "bin_low": b / bins,
+                "bin_high": (b + 1) / bins,
+                "count": count,
+                "mean_forecast": float(p[mask].mean()) if count else None,
+                "observed_frequency": float(o[mask].mean()) if count else None,
+            }
+        )
+    return rows
+
+
+def expected_calibration_error(probabilities: ArrayLike, outcomes: ArrayLike, *, bins: int = 10) -> float:
+    """Σ_b (n_b / N) |mean forecast_b − observed frequency_b| over equal-width bins."""
+    table = calibration_table(probabilities, outcomes, bins=bins)
+    total = sum(row["count"] for row in table)
+    if total == 0:
+        return float("nan")
+    return float(
+        sum(row["count"] * abs(row["mean_forecast"] - row["observed_frequency"]) for row in table if row["count"])
+        / total
+    )

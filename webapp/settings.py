@@ -96,7 +96,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # A file, not the shared in-memory database, so that a Celery worker thread in the
     # integration tests sees what the test committed.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-forecasting.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-forecasting-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -155,3 +155,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# --- Leaderboards ------------------------------------------------------------------------------
+# Minimum coverage (sum over questions of the fraction of each question's open period with a
+# standing forecast) before a forecaster is ranked, so one lucky forecast cannot top a board.
+LEADERBOARD_MIN_COVERAGE = float(os.environ.get("LEADERBOARD_MIN_COVERAGE", "3"))
+LEADERBOARD_MIN_COVERAGE_ARTICLE = float(os.environ.get("LEADERBOARD_MIN_COVERAGE_ARTICLE", "1.5"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -12,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from forecasting import services
+from forecasting import aggregation, services
 from forecasting.models import Article, Prediction, Question, Resolution, Score
 
 from .forms import (
@@ -102,22 +103,59 @@ def _render_question(request: HttpRequest, question: Question, *, form=None, sta
     my_scores = []
     if request.user.is_authenticated:
         history = list(question.predictions.filter(forecaster=request.user).order_by("-made_at", "-id"))
-        my_scores = list(Score.objects.filter(question=question, forecaster=request.user).order_by("kind"))
+        my_scores = list(Score.objects.filter(question=question, forecaster=request.user))
     resolution = question.resolutions.select_related("option", "resolved_by").filter(retracted_at__isnull=True).first()
     is_editor = request.user.has_perm("forecasting.change_question")
+    current = services.aggregates_current(question=question)
+    aggregates = [
+        {"name": name, "description": aggregation.AGGREGATORS[name].description, "snapshot": snapshot}
+        for name, snapshot in current.items()
+    ]
+    score_table = {}
+    for score in my_scores:
+        score_table.setdefault(score.kind, {"kind": score.kind, "label": score.get_kind_display()})[score.method] = (
+            score.value
+        )
     context = {
         **card,
+        "aggregates": aggregates,
+        "history_chart": _history_chart(services.aggregate_history(question=question)) if question.is_binary else None,
+        "score_table": [score_table[k] for k in ("brier", "log", "baseline", "peer") if k in score_table],
+        "coverage": my_scores[0].coverage if my_scores else None,
         "article": question.article,
         "form": form or _forecast_form(question, mine=card["mine"]),
         "history": history,
         "my_scores": my_scores,
         "resolution": resolution,
-        "scored_forecasters": Score.objects.filter(question=question, kind=Score.Kind.BRIER).count(),
+        "scored_forecasters": Score.objects.filter(
+            question=question, kind=Score.Kind.BRIER, method=Score.Method.SPOT
+        ).count(),
         "is_editor": is_editor,
         "resolve_form": ResolveForm(question=question) if is_editor else None,
         "events": question.events.select_related("actor").order_by("-created_at", "-id") if is_editor else [],
     }
     return render(request, "forecasting/question_detail.html", context, status=status)
+
+
+def _history_chart(snapshots: list, width: int = 560, height: int = 140) -> dict | None:
+    """SVG polyline points of the community prediction over time (binary questions)."""
+    if len(snapshots) < 2:
+        return None
+    start, end = snapshots[0].at.timestamp(), snapshots[-1].at.timestamp()
+    span = max(end - start, 1.0)
+    points = []
+    for previous, snapshot in zip([None, *snapshots[:-1]], snapshots, strict=True):
+        x = round((snapshot.at.timestamp() - start) / span * width, 1)
+        if previous is not None:  # step chart: the value stands until the next forecast
+            points.append(f"{x},{round((1 - previous.probability_yes) * height, 1)}")
+        points.append(f"{x},{round((1 - snapshot.probability_yes) * height, 1)}")
+    return {
+        "points": " ".join(points),
+        "width": width,
+        "height": height,
+        "first": snapshots[0].at,
+        "last": snapshots[-1].at,
+    }
 
 
 def question_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -276,3 +314,15 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Welcome, {user.username}. Pick a question and make your first forecast.")
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form}, status=400 if request.method == "POST" else 200)
+
+
+def leaderboard(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    article = get_object_or_404(Article, slug=slug) if slug else None
+    board = services.leaderboard(article=article)
+    return render(request, "forecasting/leaderboard.html", {"article": article, "board": board})
+
+
+def track_record(request: HttpRequest, username: str) -> HttpResponse:
+    forecaster = get_object_or_404(User, username=username)
+    record = services.forecaster_track_record(forecaster=forecaster)
+    return render(request, "forecasting/track_record.html", {"forecaster": forecaster, "record": record})

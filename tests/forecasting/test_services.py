@@ -72,22 +72,6 @@ class TestPredictionCreate:
         assert prediction.probability_vector() == [0.5, 0.3, 0.2]
 
 
-class TestCommunityForecast:
-    def test_median_of_latest_forecast_per_forecaster(self, question):
-        a, b, c = UserFactory.create_batch(3)
-        PredictionFactory(question=question, forecaster=a, probability=Decimal("0.9"))
-        PredictionFactory(question=question, forecaster=a, probability=Decimal("0.2"))  # a's update
-        PredictionFactory(question=question, forecaster=b, probability=Decimal("0.4"))
-        PredictionFactory(question=question, forecaster=c, probability=Decimal("0.7"))
-        community = services.community_forecast(question=question)
-        assert community.forecasters == 3
-        assert community.probability_yes == pytest.approx(0.4)
-
-    def test_nobody_yet(self, question):
-        community = services.community_forecast(question=question)
-        assert community.forecasters == 0 and community.probability_yes is None
-
-
 class TestEditorialActions:
     def test_lifecycle_is_recorded(self, editor):
         question = QuestionFactory(status=Question.Status.DRAFT)
@@ -192,20 +176,30 @@ class TestScores:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             services.question_resolve(question=question, actor=editor, outcome="yes")
         assert not Score.objects.exists(), "scoring must wait for the commit"
-        assert len(callbacks) == 1
-        callbacks[0]()
-        scores = {(s.forecaster.username, s.kind): s.value for s in Score.objects.select_related("forecaster")}
+        # scoring, and a refit of the learnt aggregation parameters
+        assert [c.func.__self__.name for c in callbacks] == [
+            "forecasting.tasks.score_question",
+            "forecasting.tasks.refit_aggregators",
+        ]
+        for callback in callbacks:
+            callback()
+        spot = Score.objects.filter(method="spot").select_related("forecaster")
+        scores = {(s.forecaster.username, s.kind): s.value for s in spot}
         assert scores[(alice.username, "brier")] == Decimal("0.040000")  # (0.8 - 1)^2
         assert scores[(bob.username, "brier")] == Decimal("0.360000")
         assert float(scores[(alice.username, "log")]) == pytest.approx(math.log(0.8), abs=1e-6)
-        assert len(scores) == 4
+        assert float(scores[(alice.username, "baseline")]) == pytest.approx(100 * (math.log2(0.8) + 1), abs=1e-5)
+        assert float(scores[(alice.username, "peer")]) == pytest.approx(100 * math.log(0.8 / 0.4), abs=1e-5)
+        assert float(scores[(bob.username, "peer")]) == pytest.approx(-100 * math.log(0.8 / 0.4), abs=1e-5)
+        # 2 forecasters x 4 kinds x (spot, time-averaged)
+        assert Score.objects.count() == 16
 
     def test_recompute_is_idempotent(self, question, editor, django_capture_on_commit_callbacks):
         PredictionFactory.create_batch(3, question=question)
         with django_capture_on_commit_callbacks(execute=True):
             services.question_resolve(question=question, actor=editor, outcome="no")
         before = sorted(Score.objects.values_list("id", "forecaster", "kind", "value", "prediction"))
-        assert services.question_scores_recompute(question_id=question.pk) == 6
+        assert services.question_scores_recompute(question_id=question.pk) == 3 * 8
         after = sorted(Score.objects.values_list("id", "forecaster", "kind", "value", "prediction"))
         assert before == after
 
@@ -213,7 +207,7 @@ class TestScores:
         PredictionFactory(question=question)
         with django_capture_on_commit_callbacks(execute=True):
             services.question_resolve(question=question, actor=editor, outcome="yes")
-        assert Score.objects.count() == 2
+        assert Score.objects.count() == 8
         with django_capture_on_commit_callbacks(execute=True):
             services.question_unresolve(question=question, actor=editor)
         assert not Score.objects.exists()
@@ -228,6 +222,42 @@ class TestScores:
         green = question.options.get(label="Green")
         with django_capture_on_commit_callbacks(execute=True):
             services.question_resolve(question=question, actor=editor, outcome="option", option_id=green.pk)
-        brier = Score.objects.get(kind="brier").value
+        brier = Score.objects.get(kind="brier", method="spot").value
         assert brier == Decimal("0.780000")  # 0.5^2 + 0.7^2 + 0.2^2
-        assert float(Score.objects.get(kind="log").value) == pytest.approx(math.log(0.3), abs=1e-6)
+        assert float(Score.objects.get(kind="log", method="spot").value) == pytest.approx(math.log(0.3), abs=1e-6)
+        # three options: baseline = 100 * (ln 0.3 + ln 3) / ln 3
+        baseline = float(Score.objects.get(kind="baseline", method="spot").value)
+        assert baseline == pytest.approx(100 * (math.log(0.3) + math.log(3)) / math.log(3), abs=1e-5)
+
+    def test_time_averaged_scores_count_each_forecast_for_as_long_as_it_stood(self, editor):
+        start = timezone.now() - dt.timedelta(days=10)
+        question = QuestionFactory(opens_at=start, closes_at=start + dt.timedelta(days=10))
+        alice, bob = UserFactory.create_batch(2)
+        # alice: 50% from day 0, 90% from day 5; bob: 80% from day 5. Scored until close (day 10).
+        PredictionFactory(question=question, forecaster=alice, probability=Decimal("0.5"), made_at=start)
+        PredictionFactory(
+            question=question, forecaster=alice, probability=Decimal("0.9"), made_at=start + dt.timedelta(days=5)
+        )
+        PredictionFactory(
+            question=question, forecaster=bob, probability=Decimal("0.8"), made_at=start + dt.timedelta(days=5)
+        )
+        question.status = Question.Status.CLOSED
+        question.save()
+        resolution = Resolution.objects.create(question=question, outcome="yes", resolved_by=editor)
+        question.status = Question.Status.RESOLVED
+        question.save()
+        services.question_scores_recompute(question_id=question.pk)
+
+        def score(user, kind):
+            row = Score.objects.get(question=question, forecaster=user, kind=kind, method="time_averaged")
+            assert row.resolution == resolution
+            return float(row.value), float(row.coverage)
+
+        assert score(alice, "brier") == pytest.approx(((0.25 + 0.01) / 2, 1.0), abs=1e-6)
+        assert score(bob, "brier")[0] == pytest.approx(0.04, abs=1e-6)
+        assert score(bob, "brier")[1] == pytest.approx(0.5, abs=1e-6)  # half the period covered
+        # baseline counts bob's uncovered half as 0
+        assert score(bob, "baseline")[0] == pytest.approx(0.5 * 100 * (math.log2(0.8) + 1), abs=1e-4)
+        # peer: days 0-5 alice alone (0); days 5-10 alice 0.9 vs bob 0.8
+        assert score(alice, "peer")[0] == pytest.approx(0.5 * 100 * math.log(0.9 / 0.8), abs=1e-4)
+        assert score(bob, "peer")[0] == pytest.approx(-0.5 * 100 * math.log(0.9 / 0.8), abs=1e-4)

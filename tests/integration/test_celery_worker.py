@@ -52,8 +52,13 @@ def test_resolving_a_question_gets_it_scored_by_the_worker(live_worker):
         # Nothing reaches the broker before the resolution is committed.
         assert not Score.objects.exists()
 
-    assert _wait_for(lambda: Score.objects.filter(question=question).count() == 4), "the worker never scored"
-    brier = dict(Score.objects.filter(question=question, kind="brier").values_list("forecaster__username", "value"))
+    # 2 forecasters x 4 kinds (Brier, log, baseline, peer) x (spot, time-averaged)
+    assert _wait_for(lambda: Score.objects.filter(question=question).count() == 16), "the worker never scored"
+    brier = dict(
+        Score.objects.filter(question=question, kind="brier", method="spot").values_list(
+            "forecaster__username", "value"
+        )
+    )
     assert brier == {alice.username: Decimal("0.010000"), bob.username: Decimal("0.490000")}
 
     # Un-resolving goes through the same worker and removes the scores.

@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from forecasting import services
 from forecasting.models import Prediction, Question, QuestionEvent, Score
 from tests.factories import PredictionFactory, QuestionFactory, UserFactory, multiple_choice_question
 
@@ -47,7 +48,7 @@ def test_login_page_and_login(client, reader):
 def test_article_page_lists_questions_with_community_median(client, question):
     a, b, c = UserFactory.create_batch(3)
     for user, p in ((a, "0.2"), (b, "0.6"), (c, "0.9")):
-        PredictionFactory(question=question, forecaster=user, probability=Decimal(p))
+        services.prediction_create(question=question, forecaster=user, probability=Decimal(p))
     QuestionFactory(article=question.article, status=Question.Status.DRAFT, title="Secret draft?")
     response = client.get(question.article.get_absolute_url())
     body = response.content.decode()
@@ -145,7 +146,7 @@ def test_editor_resolves_and_reader_sees_score(
             reverse("question_resolve", args=[question.pk]), {"outcome": "yes", "note": "AP"}, follow=True
         )
     assert "Resolved." in response.content.decode()
-    assert Score.objects.filter(forecaster=reader).count() == 2
+    assert Score.objects.filter(forecaster=reader, method="spot").count() == 4
     page = reader_client.get(question.get_absolute_url()).content.decode()
     assert "Resolved: Yes" in page
     assert 'data-score-kind="brier">0.0400<' in page

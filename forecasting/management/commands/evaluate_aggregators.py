@@ -1,0 +1,106 @@
+"""Walk-forward benchmark of the aggregation methods on a flat CSV of resolved forecasts.
+
+The protocol lives in ``forecasting.evaluation`` (see its docstring). Stdout holds the result
+only (a table, or with ``--json`` exactly one JSON object); drop counts and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from forecasting import evaluation
+
+
+def _since(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise CommandError(f"--since must be a date YYYY-MM-DD, got {value!r}") from error
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+class Command(BaseCommand):
+    help = "Score every aggregation method walk-forward on a CSV of resolved forecasts (optionally gzipped)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "file", help="CSV (or .csv.gz): question_id, forecaster_id, made_at, probability, outcome, resolved_at"
+        )
+        parser.add_argument("--since", help="only score questions resolved on or after this date (YYYY-MM-DD)")
+        parser.add_argument(
+            "--min-forecasters",
+            type=int,
+            default=evaluation.DEFAULT_MIN_FORECASTERS,
+            help="only score questions with at least this many distinct forecasters (default %(default)s)",
+        )
+        parser.add_argument(
+            "--refit-every",
+            type=float,
+            default=evaluation.DEFAULT_REFIT_EVERY_DAYS,
+            metavar="DAYS",
+            help="refit learnt parameters at most every DAYS days of resolutions (default %(default)s)",
+        )
+        parser.add_argument(
+            "--time-averaged",
+            action="store_true",
+            help="also report the Brier score averaged over each question's life",
+        )
+        parser.add_argument("--methods", help="comma-separated subset of the registered methods")
+        parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+    def handle(self, *args, **options) -> None:
+        since = _since(options["since"]) if options["since"] else None
+        if options["min_forecasters"] < 1:
+            raise CommandError("--min-forecasters must be at least 1")
+        if options["refit_every"] < 0:
+            raise CommandError("--refit-every must not be negative")
+        try:
+            methods = evaluation.resolve_methods(options["methods"].split(",") if options["methods"] else None)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+
+        started = time.monotonic()
+        try:
+            frame, dropped = evaluation.load_forecasts(options["file"])
+        except OSError as error:
+            raise CommandError(f"cannot read {options['file']}: {error}") from error
+        except ValueError as error:  # missing columns, undecodable file
+            raise CommandError(f"{options['file']}: {error}") from error
+        dropped_total = sum(dropped.values())
+        details = ", ".join(f"{reason}: {count}" for reason, count in dropped.items() if count)
+        self.stderr.write(
+            f"{len(frame)} forecasts kept, {dropped_total} dropped" + (f" ({details})" if details else ""),
+            style_func=_plain,
+        )
+
+        result = evaluation.evaluate(
+            frame,
+            since=since,
+            min_forecasters=options["min_forecasters"],
+            refit_every_days=options["refit_every"],
+            methods=methods,
+            time_averaged=options["time_averaged"],
+        )
+        self.stderr.write(
+            f"scored {result['questions']} questions in {time.monotonic() - started:.1f}s", style_func=_plain
+        )
+        if options["json"]:
+            self.stdout.write(json.dumps(_json_safe(result)))
+        else:
+            self.stdout.write(evaluation.format_table(result))

@@ -1,0 +1,66 @@
+"""Business logic: the only place that writes forecasting data.
+
+Every write is one atomic transaction that locks the question row first, so an editor
+closing a question and a reader forecasting on it cannot interleave. Functions take
+keyword-only arguments, raise ``ValidationError`` for bad input (and change nothing) and
+``PermissionDenied`` when the actor may not act.
+"""
+
+from .aggregates import (
+    HEADLINE_METHOD,
+    CommunityForecast,
+    aggregate_history,
+    aggregate_history_rebuild,
+    aggregates_current,
+    aggregates_recompute,
+    aggregates_update_for_prediction,
+    aggregator_fits_refresh,
+    aggregator_parameters,
+    community_forecast,
+)
+from .predictions import latest_predictions, prediction_create
+from .questions import (
+    active_resolution,
+    question_annul,
+    question_close,
+    question_create,
+    question_open,
+    question_resolve,
+    question_unresolve,
+)
+from .scores import (
+    Leaderboard,
+    LeaderboardRow,
+    TrackRecord,
+    forecaster_track_record,
+    leaderboard,
+    question_scores_recompute,
+)
+
+__all__ = [
+    "HEADLINE_METHOD",
+    "CommunityForecast",
+    "Leaderboard",
+    "LeaderboardRow",
+    "TrackRecord",
+    "active_resolution",
+    "aggregate_history",
+    "aggregate_history_rebuild",
+    "aggregates_current",
+    "aggregates_recompute",
+    "aggregates_update_for_prediction",
+    "aggregator_fits_refresh",
+    "aggregator_parameters",
+    "community_forecast",
+    "forecaster_track_record",
+    "latest_predictions",
+    "leaderboard",
+    "prediction_create",
+    "question_annul",
+    "question_close",
+    "question_create",
+    "question_open",
+    "question_resolve",
+    "question_scores_recompute",
+    "question_unresolve",
+]

@@ -1,0 +1,221 @@
+"""Aggregate history: every registered method's value after each new forecast.
+
+A forecast updates the question's ``AggregateState`` (each forecaster's latest forecast,
+packed as arrays) and appends one ``AggregateSnapshot`` per method, all inside the
+forecast's transaction and under the question's row lock. Nothing re-reads the question's
+forecasts; ``aggregate_history_rebuild`` replays them from scratch when history must be
+recomputed (an import, a repair).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Max
+
+from .. import aggregation
+from ..models import AggregateSnapshot, AggregateState, AggregatorFit, Prediction, Question, Resolution
+
+HEADLINE_METHOD = "recency_weighted_median"  # what readers see as "the community prediction"
+MIN_QUESTIONS_TO_FIT = 10
+
+
+def question_outcomes(question: Question) -> int:
+    return 2 if question.is_binary else question.options.count()
+
+
+def _vector(prediction: Prediction) -> np.ndarray:
+    return np.asarray(prediction.probability_vector(), dtype=float)
+
+
+@dataclass
+class _Latest:
+    """Each forecaster's latest forecast, oldest first."""
+
+    forecaster_ids: np.ndarray
+    made_at: np.ndarray
+    probabilities: np.ndarray
+
+    @classmethod
+    def load(cls, state: AggregateState) -> _Latest:
+        ids = np.frombuffer(bytes(state.forecaster_ids), dtype=np.int64)
+        made = np.frombuffer(bytes(state.made_at), dtype=np.float64)
+        probs = np.frombuffer(bytes(state.probabilities), dtype=np.float64).reshape(len(ids), state.outcomes)
+        return cls(ids, made, probs)
+
+    def with_forecast(self, forecaster_id: int, made_at: float, vector: np.ndarray) -> _Latest:
+        keep = self.forecaster_ids != forecaster_id
+        return _Latest(
+            np.append(self.forecaster_ids[keep], forecaster_id),
+            np.append(self.made_at[keep], made_at),
+            np.vstack([self.probabilities[keep], vector[None, :]]),
+        )
+
+    def store(self, state: AggregateState) -> None:
+        state.forecaster_ids = self.forecaster_ids.astype(np.int64).tobytes()
+        state.made_at = self.made_at.astype(np.float64).tobytes()
+        state.probabilities = np.ascontiguousarray(self.probabilities, dtype=np.float64).tobytes()
+
+
+def aggregator_parameters() -> dict[str, dict]:
+    """The latest fitted parameters of every method that learns some (e.g. the extremizing factor)."""
+    parameters: dict[str, dict] = {}
+    for name, aggregator in aggregation.AGGREGATORS.items():
+        if not aggregator.parameters:
+            continue
+        fit = AggregatorFit.objects.filter(method=name).order_by("-fitted_at", "-id").first()
+        parameters[name] = dict(fit.parameters) if fit else {}
+    return parameters
+
+
+def _aggregate_all(probabilities: np.ndarray, parameters: dict[str, dict]) -> dict[str, np.ndarray]:
+    return {
+        name: aggregator(probabilities, **parameters.get(name, {}))
+        for name, aggregator in aggregation.AGGREGATORS.items()
+    }
+
+
+def _snapshots(
+    question: Question, prediction: Prediction, latest: _Latest, parameters: dict[str, dict]
+) -> list[AggregateSnapshot]:
+    values = _aggregate_all(latest.probabilities, parameters)
+    return [
+        AggregateSnapshot(
+            question=question,
+            method=name,
+            at=prediction.made_at,
+            probabilities=[round(float(x), 6) for x in vector],
+            forecasters=len(latest.forecaster_ids),
+            prediction=prediction,
+            parameters=parameters.get(name, {}),
+        )
+        for name, vector in values.items()
+    ]
+
+
+def aggregates_update_for_prediction(*, question: Question, prediction: Prediction) -> list[AggregateSnapshot]:
+    """Fold one new forecast into the question's aggregates; the caller holds the question's row lock."""
+    state, _ = AggregateState.objects.get_or_create(
+        question=question, defaults={"outcomes": question_outcomes(question)}
+    )
+    latest = _Latest.load(state).with_forecast(
+        prediction.forecaster_id, prediction.made_at.timestamp(), _vector(prediction)
+    )
+    latest.store(state)
+    state.last_prediction = prediction
+    state.save()
+    return AggregateSnapshot.objects.bulk_create(_snapshots(question, prediction, latest, aggregator_parameters()))
+
+
+def aggregates_recompute(*, question: Question) -> dict[str, np.ndarray]:
+    """Current aggregates from a full read of the question's forecasts (the slow path; used as a baseline)."""
+    latest: dict[int, tuple[float, np.ndarray]] = {}
+    for prediction in Prediction.objects.filter(question=question).order_by("made_at", "id"):
+        latest.pop(prediction.forecaster_id, None)
+        latest[prediction.forecaster_id] = (prediction.made_at.timestamp(), _vector(prediction))
+    if not latest:
+        return {}
+    probabilities = np.vstack([vector for _, vector in latest.values()])
+    return _aggregate_all(probabilities, aggregator_parameters())
+
+
+@transaction.atomic
+def aggregate_history_rebuild(*, question_id: int) -> int:
+    """Recompute the question's whole aggregate history from its forecasts; returns snapshots written.
+
+    Idempotent: the state and snapshots are replaced. Uses the current fitted parameters.
+    """
+    question = Question.objects.select_for_update().get(pk=question_id)
+    AggregateSnapshot.objects.filter(question=question).delete()
+    state, _ = AggregateState.objects.get_or_create(
+        question=question, defaults={"outcomes": question_outcomes(question)}
+    )
+    state.outcomes = question_outcomes(question)
+    latest = _Latest(np.empty(0, dtype=np.int64), np.empty(0), np.empty((0, state.outcomes)))
+    parameters = aggregator_parameters()
+    snapshots: list[AggregateSnapshot] = []
+    last = None
+    for prediction in Prediction.objects.filter(question=question).order_by("made_at", "id"):
+        latest = latest.with_forecast(prediction.forecaster_id, prediction.made_at.timestamp(), _vector(prediction))
+        snapshots.extend(_snapshots(question, prediction, latest, parameters))
+        last = prediction
+    latest.store(state)
+    state.last_prediction = last
+    state.save()
+    AggregateSnapshot.objects.bulk_create(snapshots, batch_size=2000)
+    return len(snapshots)
+
+
+def aggregates_current(*, question: Question) -> dict[str, AggregateSnapshot]:
+    """The latest snapshot of every method, by method name (empty before the first forecast)."""
+    newest = (
+        AggregateSnapshot.objects.filter(question=question)
+        .values("method")
+        .annotate(last_id=Max("id"))
+        .values_list("last_id", flat=True)
+    )
+    by_method = {s.method: s for s in AggregateSnapshot.objects.filter(id__in=list(newest))}
+    return {name: by_method[name] for name in aggregation.AGGREGATORS if name in by_method}
+
+
+def aggregate_history(*, question: Question, method: str = HEADLINE_METHOD) -> list[AggregateSnapshot]:
+    return list(AggregateSnapshot.objects.filter(question=question, method=method).order_by("at", "id"))
+
+
+@dataclass(frozen=True)
+class CommunityForecast:
+    forecasters: int
+    probabilities: list[float] | None  # one per outcome: [P(no), P(yes)] or one per option
+    method: str = HEADLINE_METHOD
+
+    @property
+    def probability_yes(self) -> float | None:
+        return None if self.probabilities is None else self.probabilities[-1]
+
+
+def community_forecast(*, question: Question) -> CommunityForecast:
+    """The headline community prediction (recency-weighted median) from the stored aggregates."""
+    snapshot = (
+        AggregateSnapshot.objects.filter(question=question, method=HEADLINE_METHOD).order_by("-at", "-id").first()
+    )
+    if snapshot is None:
+        return CommunityForecast(forecasters=0, probabilities=None)
+    return CommunityForecast(forecasters=snapshot.forecasters, probabilities=list(snapshot.probabilities))
+
+
+@transaction.atomic
+def aggregator_fits_refresh(*, now: dt.datetime | None = None) -> list[AggregatorFit]:
+    """Refit learnt parameters (the extremizing factor) on every resolved question.
+
+    Each question contributes its forecasters' latest forecasts at resolution. With fewer than
+    ``MIN_QUESTIONS_TO_FIT`` resolved questions the factor stays at its neutral default.
+    """
+    from .predictions import latest_predictions
+
+    resolved = (
+        Resolution.objects.filter(retracted_at__isnull=True, question__status=Question.Status.RESOLVED)
+        .exclude(outcome=Resolution.Outcome.ANNULLED)
+        .select_related("question", "option")
+    )
+    statistics, outcomes = [], []
+    for resolution in resolved:
+        latest = list(latest_predictions(question=resolution.question, at=resolution.resolved_at))
+        if len(latest) < 2:
+            continue
+        matrix = np.vstack([_vector(p) for p in latest])
+        statistics.append(aggregation.mean_log_probabilities(matrix))
+        outcomes.append(resolution.outcome_index())
+    if len(statistics) >= MIN_QUESTIONS_TO_FIT:
+        factor = aggregation.fit_extremizing_factor(statistics, outcomes)
+    else:
+        factor = aggregation.DEFAULT_EXTREMIZING_FACTOR
+    fit = AggregatorFit.objects.create(
+        method="extremized_logodds",
+        parameters={"factor": round(factor, 6)},
+        questions_used=len(statistics),
+        **({"fitted_at": now} if now else {}),
+    )
+    return [fit]

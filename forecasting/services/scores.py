@@ -1,0 +1,215 @@
+"""Scores, leaderboards and track records, recomputed from the database."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Avg, Count, Sum
+
+from .. import scoring
+from ..models import Article, Prediction, Question, Score
+from .questions import active_resolution
+
+SCORE_QUANTUM = Decimal("0.000001")
+Status = Question.Status
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(repr(float(value))).quantize(SCORE_QUANTUM)
+
+
+@transaction.atomic
+def question_scores_recompute(*, question_id: int) -> int:
+    """Make the question's Score rows match its current resolution; returns how many it holds.
+
+    Every forecaster gets the spot and time-averaged Brier, log, baseline and peer scores.
+    The scored period runs from ``opens_at`` to the resolution or the close date, whichever
+    is first. Recomputed from the database every time, so running it twice (or after a
+    retried task) leaves the same rows: scores are upserted on (question, forecaster, kind,
+    method) and those of a question that is no longer resolved are removed.
+    """
+    question = Question.objects.select_for_update().get(pk=question_id)
+    resolution = active_resolution(question)
+    outcome_index = resolution.outcome_index() if resolution is not None else None
+    if question.status != Status.RESOLVED or outcome_index is None:
+        Score.objects.filter(question=question).delete()
+        return 0
+
+    scored_until = min(resolution.resolved_at, question.closes_at)
+    predictions = list(
+        Prediction.objects.filter(question=question, made_at__lte=scored_until).order_by("made_at", "id")
+    )
+    if not predictions:
+        Score.objects.filter(question=question).delete()
+        return 0
+    forecaster_ids = sorted({p.forecaster_id for p in predictions})
+    index_of = {forecaster_id: i for i, forecaster_id in enumerate(forecaster_ids)}
+    who = np.array([index_of[p.forecaster_id] for p in predictions])
+    matrix = np.vstack([p.probability_vector() for p in predictions])
+    standing: dict[int, Prediction] = {}
+    for prediction in predictions:
+        standing[prediction.forecaster_id] = prediction
+    final = [standing[f] for f in forecaster_ids]
+
+    opens = question.opens_at.timestamp()
+    averaged = scoring.time_averaged_scores(
+        who,
+        [p.made_at.timestamp() for p in predictions],
+        matrix,
+        outcome_index,
+        opens_at=min(opens, predictions[0].made_at.timestamp()),
+        scored_until=max(scored_until.timestamp(), opens + 1),
+        n_forecasters=len(forecaster_ids),
+    )
+    spot = scoring.spot_scores(np.vstack([p.probability_vector() for p in final]), outcome_index)
+
+    rows = []
+    for i, forecaster_id in enumerate(forecaster_ids):
+        coverage = _decimal(min(max(averaged["coverage"][i], 0.0), 1.0))
+        for kind in scoring.SPOT_SCORES:
+            for method, values in ((Score.Method.SPOT, spot), (Score.Method.TIME_AVERAGED, averaged)):
+                value = float(values[kind][i])
+                if math.isnan(value):  # a forecast that never stood (made at the very end)
+                    continue
+                rows.append(
+                    Score(
+                        question=question,
+                        forecaster_id=forecaster_id,
+                        resolution=resolution,
+                        prediction=final[i],
+                        kind=kind,
+                        method=method,
+                        value=_decimal(value),
+                        coverage=coverage,
+                    )
+                )
+    Score.objects.filter(question=question).exclude(forecaster_id__in=forecaster_ids).delete()
+    Score.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["question", "forecaster", "kind", "method"],
+        update_fields=["resolution", "prediction", "value", "coverage", "computed_at"],
+    )
+    return len(rows)
+
+
+# --- leaderboards --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    username: str
+    questions: int
+    mean_peer: float
+    total_peer: float
+    coverage: float  # question-equivalents: the sum of per-question coverage
+    mean_brier: float | None
+    rank: int | None = None
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    min_coverage: float
+    ranked: list[LeaderboardRow] = field(default_factory=list)
+    unranked: list[LeaderboardRow] = field(default_factory=list)
+
+
+def leaderboard(*, article: Article | None = None, min_coverage: float | None = None) -> Leaderboard:
+    """Forecasters ranked by their mean time-averaged peer score over resolved questions.
+
+    Only forecasters whose coverage adds up to at least ``min_coverage`` question-equivalents
+    are ranked, so that one lucky forecast cannot top the board; the others are listed apart.
+    """
+    if min_coverage is None:
+        min_coverage = settings.LEADERBOARD_MIN_COVERAGE_ARTICLE if article else settings.LEADERBOARD_MIN_COVERAGE
+    scores = Score.objects.filter(method=Score.Method.TIME_AVERAGED, question__status=Status.RESOLVED)
+    if article is not None:
+        scores = scores.filter(question__article=article)
+    peer = {
+        row["forecaster__username"]: row
+        for row in scores.filter(kind=Score.Kind.PEER)
+        .values("forecaster__username")
+        .annotate(questions=Count("id"), total=Sum("value"), mean=Avg("value"), coverage=Sum("coverage"))
+    }
+    brier = dict(
+        scores.filter(kind=Score.Kind.BRIER)
+        .values("forecaster__username")
+        .annotate(mean=Avg("value"))
+        .values_list("forecaster__username", "mean")
+    )
+    rows = [
+        LeaderboardRow(
+            username=username,
+            questions=row["questions"],
+            mean_peer=float(row["mean"]),
+            total_peer=float(row["total"]),
+            coverage=float(row["coverage"]),
+            mean_brier=float(brier[username]) if username in brier else None,
+        )
+        for username, row in peer.items()
+    ]
+    rows.sort(key=lambda r: (-r.mean_peer, -r.coverage, r.username))
+    ranked = [r for r in rows if r.coverage >= min_coverage]
+    ranked = [LeaderboardRow(**{**r.__dict__, "rank": i}) for i, r in enumerate(ranked, start=1)]
+    return Leaderboard(
+        min_coverage=min_coverage, ranked=ranked, unranked=[r for r in rows if r.coverage < min_coverage]
+    )
+
+
+# --- track record --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    scores: list[dict]  # one per resolved question: {question, coverage, spot: {kind: v}, time_averaged: {...}}
+    calibration: list[dict]
+    expected_calibration_error: float | None
+    forecasts_scored: int
+
+
+def forecaster_track_record(*, forecaster) -> TrackRecord:
+    """Every score of a forecaster, and their calibration over the forecasts standing at resolution."""
+    by_question: dict[int, dict] = {}
+    scores = (
+        Score.objects.filter(forecaster=forecaster)
+        .select_related("question", "question__article", "prediction", "resolution", "resolution__option")
+        .order_by("-resolution__resolved_at", "question_id")
+    )
+    probabilities: list[float] = []
+    outcomes: list[int] = []
+    for score in scores:
+        entry = by_question.setdefault(
+            score.question_id,
+            {
+                "question": score.question,
+                "resolution": score.resolution,
+                "coverage": float(score.coverage),
+                "spot": {},
+                "time_averaged": {},
+            },
+        )
+        entry[score.method][score.kind] = float(score.value)
+        if score.method == Score.Method.SPOT and score.kind == Score.Kind.BRIER:
+            # Calibration: each outcome's probability is a forecast of that outcome happening
+            # (for a binary question, just P(YES) against YES).
+            vector = score.prediction.probability_vector()
+            winner = score.resolution.outcome_index()
+            if len(vector) == 2:
+                probabilities.append(vector[1])
+                outcomes.append(int(winner == 1))
+            else:
+                probabilities.extend(vector)
+                outcomes.extend(int(i == winner) for i in range(len(vector)))
+    table = scoring.calibration_table(probabilities, outcomes) if probabilities else []
+    ece = scoring.expected_calibration_error(probabilities, outcomes) if probabilities else None
+    return TrackRecord(
+        scores=list(by_question.values()),
+        calibration=table,
+        expected_calibration_error=ece,
+        forecasts_scored=len(by_question),
+    )
