@@ -302,7 +302,11 @@ def my_forecasts(request: HttpRequest) -> HttpResponse:
         .select_related("question", "question__article")
         .order_by("-made_at", "-id")
     )
-    scores = Score.objects.filter(forecaster=request.user).select_related("question").order_by("-computed_at")
+    scores = (
+        Score.objects.filter(forecaster=request.user, method=Score.Method.SPOT)
+        .select_related("question")
+        .order_by("-computed_at", "kind")
+    )
     return render(request, "forecasting/my_forecasts.html", {"predictions": predictions, "scores": scores})
 
 

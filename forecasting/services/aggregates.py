@@ -110,16 +110,53 @@ def aggregates_update_for_prediction(*, question: Question, prediction: Predicti
     return AggregateSnapshot.objects.bulk_create(_snapshots(question, prediction, latest, aggregator_parameters()))
 
 
-def aggregates_recompute(*, question: Question) -> dict[str, np.ndarray]:
-    """Current aggregates from a full read of the question's forecasts (the slow path; used as a baseline)."""
+def _latest_from_database(question: Question) -> tuple[_Latest, Prediction | None]:
     latest: dict[int, tuple[float, np.ndarray]] = {}
+    last = None
     for prediction in Prediction.objects.filter(question=question).order_by("made_at", "id"):
-        latest.pop(prediction.forecaster_id, None)
+        latest.pop(prediction.forecaster_id, None)  # re-inserted last: dicts keep insertion order
         latest[prediction.forecaster_id] = (prediction.made_at.timestamp(), _vector(prediction))
+        last = prediction
+    k = question_outcomes(question)
     if not latest:
+        return _Latest(np.empty(0, dtype=np.int64), np.empty(0), np.empty((0, k))), None
+    return (
+        _Latest(
+            np.fromiter(latest.keys(), dtype=np.int64, count=len(latest)),
+            np.array([made for made, _ in latest.values()]),
+            np.vstack([vector for _, vector in latest.values()]),
+        ),
+        last,
+    )
+
+
+def aggregates_recompute(*, question: Question) -> dict[str, np.ndarray]:
+    """Current aggregates from a full read of the question's forecasts (the slow path; a check and a baseline)."""
+    latest, last = _latest_from_database(question)
+    if last is None:
         return {}
-    probabilities = np.vstack([vector for _, vector in latest.values()])
-    return _aggregate_all(probabilities, aggregator_parameters())
+    return _aggregate_all(latest.probabilities, aggregator_parameters())
+
+
+@transaction.atomic
+def aggregate_state_rebuild(*, question_id: int) -> list[AggregateSnapshot]:
+    """Rebuild the question's state from a full read of its forecasts and store the current aggregates.
+
+    The full-recompute path: what a new forecast would cost without the incremental state.
+    Idempotent; the history before the last forecast is left as it is.
+    """
+    question = Question.objects.select_for_update().get(pk=question_id)
+    latest, last = _latest_from_database(question)
+    state, _ = AggregateState.objects.get_or_create(
+        question=question, defaults={"outcomes": question_outcomes(question)}
+    )
+    latest.store(state)
+    state.last_prediction = last
+    state.save()
+    if last is None:
+        return []
+    AggregateSnapshot.objects.filter(question=question, prediction=last).delete()
+    return AggregateSnapshot.objects.bulk_create(_snapshots(question, last, latest, aggregator_parameters()))
 
 
 @transaction.atomic

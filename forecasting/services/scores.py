@@ -199,7 +199,7 @@ def forecaster_track_record(*, forecaster) -> TrackRecord:
             # (for a binary question, just P(YES) against YES).
             vector = score.prediction.probability_vector()
             winner = score.resolution.outcome_index()
-            if len(vector) == 2:
+            if score.question.is_binary:
                 probabilities.append(vector[1])
                 outcomes.append(int(winner == 1))
             else:

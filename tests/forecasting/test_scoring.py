@@ -88,3 +88,102 @@ class TestCategorical:
             return sum(truth[k] * scoring.categorical_brier(p, k) for k in range(len(truth)))
 
         assert expected(truth) <= expected(other) + 1e-9
+
+
+class TestBaselineAndPeer:
+    def test_baseline_hand_computed(self):
+        np.testing.assert_allclose(scoring.baseline_score([0.5, 0.8, 0.25], 1), [0.0, 100 * (math.log2(0.8) + 1), -100])
+        # three options, uniform forecast scores 0, certainty 100
+        np.testing.assert_allclose(
+            scoring.baseline_score([[1 / 3, 1 / 3, 1 / 3], [0.998, 0.001, 0.001]], 0), [0.0, 99.8], atol=0.05
+        )
+
+    def test_peer_hand_computed(self):
+        np.testing.assert_allclose(
+            scoring.peer_score([0.8, 0.4, 0.5], 1),
+            [
+                100 * (math.log(0.8) - (math.log(0.4) + math.log(0.5)) / 2),
+                100 * (math.log(0.4) - (math.log(0.8) + math.log(0.5)) / 2),
+                100 * (math.log(0.5) - (math.log(0.8) + math.log(0.4)) / 2),
+            ],
+        )
+
+    def test_lone_forecaster_has_zero_peer_score(self):
+        np.testing.assert_allclose(scoring.peer_score([0.9], 1), [0.0])
+
+    @given(st.lists(probabilities, min_size=2, max_size=30), st.sampled_from([0, 1]), st.randoms())
+    def test_peer_scores_sum_to_zero_and_follow_their_forecaster(self, values, outcome, rng):
+        scores = scoring.peer_score(values, outcome)
+        assert scores.sum() == pytest.approx(0.0, abs=1e-6)
+        order = list(range(len(values)))
+        rng.shuffle(order)
+        shuffled = scoring.peer_score([values[i] for i in order], outcome)
+        np.testing.assert_allclose(shuffled, scores[order], atol=1e-9)
+
+    @given(truth=probabilities, forecast=probabilities)
+    def test_baseline_is_proper(self, truth, forecast):
+        def expected(p):
+            return truth * scoring.baseline_score([p], 1)[0] + (1 - truth) * scoring.baseline_score([p], 0)[0]
+
+        assert expected(truth) >= expected(forecast) - 1e-9
+
+    @given(p=probabilities, outcome=st.sampled_from([0, 1]))
+    def test_baseline_is_at_most_100(self, p, outcome):
+        assert scoring.baseline_score([p], outcome)[0] <= 100
+
+
+class TestTimeAveraged:
+    def test_hand_computed_two_forecasters(self):
+        # Period 0..20. f0: 0.5 from 0, 0.9 from 10. f1: 0.8 from 5. Outcome YES.
+        result = scoring.time_averaged_scores(
+            [0, 1, 0], [0, 5, 10], [[0.5, 0.5], [0.2, 0.8], [0.1, 0.9]], 1, opens_at=0, scored_until=20
+        )
+        np.testing.assert_allclose(result["coverage"], [1.0, 0.75])
+        np.testing.assert_allclose(result["brier"], [(0.25 * 10 + 0.01 * 10) / 20, 0.04])
+        b = lambda p: 100 * (math.log2(p) + 1)  # noqa: E731
+        np.testing.assert_allclose(result["baseline"], [(b(0.5) * 10 + b(0.9) * 10) / 20, b(0.8) * 15 / 20])
+        # peer: 0..5 f0 alone; 5..10 f0 .5 vs f1 .8; 10..20 f0 .9 vs f1 .8
+        f0 = (100 * math.log(0.5 / 0.8) * 5 + 100 * math.log(0.9 / 0.8) * 10) / 20
+        np.testing.assert_allclose(result["peer"], [f0, -f0])
+
+    def test_forecasts_before_opening_stand_from_opening(self):
+        result = scoring.time_averaged_scores([0], [-100], [[0.3, 0.7]], 1, opens_at=0, scored_until=10)
+        assert result["coverage"][0] == pytest.approx(1.0)
+
+    @given(
+        st.lists(st.tuples(st.integers(0, 4), st.integers(0, 99), probabilities), min_size=1, max_size=25),
+        st.sampled_from([0, 1]),
+        st.randoms(),
+    )
+    def test_invariant_to_forecaster_labels(self, forecasts, outcome, rng):
+        who = [f for f, _, _ in forecasts]
+        when = [float(t) for _, t, _ in forecasts]
+        p = [[1 - q, q] for _, _, q in forecasts]
+        base = scoring.time_averaged_scores(who, when, p, outcome, opens_at=0, scored_until=100, n_forecasters=5)
+        relabel = list(range(5))
+        rng.shuffle(relabel)
+        moved = scoring.time_averaged_scores(
+            [relabel[f] for f in who], when, p, outcome, opens_at=0, scored_until=100, n_forecasters=5
+        )
+        for name in ("baseline", "peer", "coverage"):
+            np.testing.assert_allclose(moved[name][relabel], base[name], atol=1e-9)
+        # peer scores of the forecasters still sum to zero over the period
+        assert base["peer"].sum() == pytest.approx(0.0, abs=1e-6)
+
+
+class TestCalibration:
+    def test_table_and_ece_hand_computed(self):
+        # 0.15 x4 (1 happened) and 0.85 x4 (3 happened): each bin off by 0.1 -> ECE 0.1
+        p = [0.15] * 4 + [0.85] * 4
+        o = [1, 0, 0, 0, 1, 1, 1, 0]
+        table = scoring.calibration_table(p, o)
+        assert len(table) == 10
+        assert table[1]["count"] == 4 and table[1]["observed_frequency"] == pytest.approx(0.25)
+        assert table[8]["mean_forecast"] == pytest.approx(0.85)
+        assert scoring.expected_calibration_error(p, o) == pytest.approx(0.1)
+
+    def test_probability_one_lands_in_the_top_bin(self):
+        assert scoring.calibration_table([1.0], [1])[9]["count"] == 1
+
+    def test_perfectly_calibrated_forecasts_have_zero_error(self):
+        assert scoring.expected_calibration_error([0.5, 0.5], [0, 1]) == pytest.approx(0.0)

@@ -1,0 +1,116 @@
+"""Latency from a new forecast to the stored, updated aggregates, on one question with many forecasters.
+
+Target (issue 3): with 10,000 forecasters on one question, p95 <= 100 ms, printed beside the
+time of a full recompute (re-reading every forecast) measured in the same run.
+
+    .venv/bin/python bench/aggregate_latency.py [--forecasters 10000] [--updates 300]
+
+Runs on a throw-away SQLite database unless DATABASE_URL is set (e.g. to PostgreSQL; the
+database is migrated first; the bench adds its own article, question and users).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--forecasters", type=int, default=10_000)
+    parser.add_argument("--updates", type=int, default=300)
+    parser.add_argument("--full-recomputes", type=int, default=5)
+    args = parser.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="bench-aggregates-")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
+    os.environ.setdefault("VAR_DIR", tmp)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+    import django
+
+    django.setup()
+    import datetime as dt
+    from decimal import Decimal
+
+    import numpy as np
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from forecasting import services
+    from forecasting.models import AggregateSnapshot, Article, Prediction, Question
+
+    call_command("migrate", verbosity=0)
+    rng = np.random.default_rng(42)
+    now = timezone.now()
+    article = Article.objects.create(slug=f"bench-{int(time.time())}", title="Bench", published_at=now, body="-")
+    question = Question.objects.create(
+        article=article,
+        title="Bench question",
+        resolution_criteria="-",
+        opens_at=now - dt.timedelta(days=30),
+        closes_at=now + dt.timedelta(days=30),
+        status=Question.Status.OPEN,
+    )
+    print(f"database: {django.db.connection.vendor}; seeding {args.forecasters:,} forecasters…", flush=True)
+    users = User.objects.bulk_create(
+        [User(username=f"bench-{article.pk}-{i}") for i in range(args.forecasters)], batch_size=2000
+    )
+    start = now - dt.timedelta(days=20)
+    Prediction.objects.bulk_create(
+        [
+            Prediction(
+                question=question,
+                forecaster=user,
+                probability=Decimal(int(rng.integers(1, 100))) / 100,
+                made_at=start + dt.timedelta(seconds=i),
+            )
+            for i, user in enumerate(users)
+        ],
+        batch_size=2000,
+    )
+    services.aggregate_state_rebuild(question_id=question.pk)
+
+    full = []
+    for _ in range(args.full_recomputes):
+        t0 = time.perf_counter()
+        services.aggregate_state_rebuild(question_id=question.pk)
+        full.append(time.perf_counter() - t0)
+
+    latencies = []
+    for _ in range(args.updates):
+        user = users[int(rng.integers(len(users)))]
+        p = Decimal(int(rng.integers(1, 100))) / 100
+        t0 = time.perf_counter()
+        prediction = services.prediction_create(question=question, forecaster=user, probability=p)
+        latencies.append(time.perf_counter() - t0)
+    stored = AggregateSnapshot.objects.filter(question=question, prediction=prediction).count()
+    check = services.aggregates_recompute(question=question)
+    current = services.aggregates_current(question=question)
+    mismatch = max(abs(current[m].probability_yes - float(v[1])) for m, v in check.items())
+
+    ms = np.array(latencies) * 1000
+    p95 = float(np.percentile(ms, 95))
+    print(f"forecasters on the question:              {args.forecasters:,}")
+    print(f"new forecast -> stored aggregates, p50:    {np.percentile(ms, 50):8.1f} ms  ({args.updates} forecasts)")
+    print(f"new forecast -> stored aggregates, p95:    {p95:8.1f} ms  (target <= 100 ms)")
+    print(
+        f"full recompute (re-read every forecast):   {statistics.median(full) * 1000:8.1f} ms  (median of {len(full)})"
+    )
+    print(f"speed-up of the incremental path at p95:   {statistics.median(full) * 1000 / p95:8.1f}x")
+    print(f"snapshots stored for the last forecast:    {stored} (one per method)")
+    print(f"incremental vs full recompute, max diff:   {mismatch:.2e}")
+
+    print("PASS" if p95 <= 100 and mismatch < 1e-5 else "FAIL")
+
+
+if __name__ == "__main__":
+    main()
