@@ -11,6 +11,7 @@ from .aggregates import (
     CommunityForecast,
     aggregate_history,
     aggregate_history_rebuild,
+    aggregate_history_rebuild_many,
     aggregate_state_rebuild,
     aggregates_current,
     aggregates_recompute,
@@ -36,6 +37,7 @@ from .scores import (
     forecaster_track_record,
     leaderboard,
     question_scores_recompute,
+    question_scores_recompute_many,
 )
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "active_resolution",
     "aggregate_history",
     "aggregate_history_rebuild",
+    "aggregate_history_rebuild_many",
     "aggregate_state_rebuild",
     "aggregates_current",
     "aggregates_recompute",
@@ -64,5 +67,6 @@ __all__ = [
     "question_open",
     "question_resolve",
     "question_scores_recompute",
+    "question_scores_recompute_many",
     "question_unresolve",
 ]

@@ -10,14 +10,23 @@ recomputed (an import, a repair).
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Count, Max
 
 from .. import aggregation
-from ..models import AggregateSnapshot, AggregateState, AggregatorFit, Prediction, Question, Resolution
+from ..models import (
+    AggregateSnapshot,
+    AggregateState,
+    AggregatorFit,
+    Prediction,
+    Question,
+    QuestionOption,
+    Resolution,
+)
 
 HEADLINE_METHOD = "recency_weighted_median"  # what readers see as "the community prediction"
 MIN_QUESTIONS_TO_FIT = 10
@@ -159,29 +168,55 @@ def aggregate_state_rebuild(*, question_id: int) -> list[AggregateSnapshot]:
     return AggregateSnapshot.objects.bulk_create(_snapshots(question, last, latest, aggregator_parameters()))
 
 
+def _replay(
+    question: Question, predictions: list[Prediction], outcomes: int, parameters: dict[str, dict]
+) -> tuple[_Latest, list[AggregateSnapshot]]:
+    """The state and the snapshot after each of ``predictions`` (in (made_at, id) order)."""
+    latest = _Latest(np.empty(0, dtype=np.int64), np.empty(0), np.empty((0, outcomes)))
+    snapshots: list[AggregateSnapshot] = []
+    for prediction in predictions:
+        latest = latest.with_forecast(prediction.forecaster_id, prediction.made_at.timestamp(), _vector(prediction))
+        snapshots.extend(_snapshots(question, prediction, latest, parameters))
+    return latest, snapshots
+
+
 @transaction.atomic
 def aggregate_history_rebuild(*, question_id: int) -> int:
     """Recompute the question's whole aggregate history from its forecasts; returns snapshots written.
 
     Idempotent: the state and snapshots are replaced. Uses the current fitted parameters.
     """
-    question = Question.objects.select_for_update().get(pk=question_id)
-    AggregateSnapshot.objects.filter(question=question).delete()
-    state, _ = AggregateState.objects.get_or_create(
-        question=question, defaults={"outcomes": question_outcomes(question)}
+    return aggregate_history_rebuild_many(question_ids=[question_id])
+
+
+@transaction.atomic
+def aggregate_history_rebuild_many(*, question_ids: list[int]) -> int:
+    """``aggregate_history_rebuild`` for many questions in a few queries (imports)."""
+    questions = list(Question.objects.select_for_update().filter(pk__in=question_ids).order_by("pk"))
+    option_counts = dict(
+        QuestionOption.objects.filter(question__in=questions)
+        .values("question")
+        .annotate(n=Count("id"))
+        .values_list("question", "n")
     )
-    state.outcomes = question_outcomes(question)
-    latest = _Latest(np.empty(0, dtype=np.int64), np.empty(0), np.empty((0, state.outcomes)))
+    by_question: dict[int, list[Prediction]] = defaultdict(list)
+    for prediction in Prediction.objects.filter(question__in=questions).order_by("question_id", "made_at", "id"):
+        by_question[prediction.question_id].append(prediction)
+    AggregateSnapshot.objects.filter(question__in=questions).delete()
+    AggregateState.objects.filter(question__in=questions).delete()
     parameters = aggregator_parameters()
-    snapshots: list[AggregateSnapshot] = []
-    last = None
-    for prediction in Prediction.objects.filter(question=question).order_by("made_at", "id"):
-        latest = latest.with_forecast(prediction.forecaster_id, prediction.made_at.timestamp(), _vector(prediction))
-        snapshots.extend(_snapshots(question, prediction, latest, parameters))
-        last = prediction
-    latest.store(state)
-    state.last_prediction = last
-    state.save()
+    states, snapshots = [], []
+    for question in questions:
+        outcomes = 2 if question.is_binary else option_counts.get(question.pk, 0)
+        predictions = by_question[question.pk]
+        latest, question_snapshots = _replay(question, predictions, outcomes, parameters)
+        state = AggregateState(
+            question=question, outcomes=outcomes, last_prediction=predictions[-1] if predictions else None
+        )
+        latest.store(state)
+        states.append(state)
+        snapshots.extend(question_snapshots)
+    AggregateState.objects.bulk_create(states, batch_size=500)
     AggregateSnapshot.objects.bulk_create(snapshots, batch_size=2000)
     return len(snapshots)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -12,7 +13,7 @@ from django.db import transaction
 from django.db.models import Avg, Count, Sum
 
 from .. import scoring
-from ..models import Article, Prediction, Question, Score
+from ..models import Article, Prediction, Question, Resolution, Score
 from .questions import active_resolution
 
 SCORE_QUANTUM = Decimal("0.000001")
@@ -23,34 +24,15 @@ def _decimal(value: float) -> Decimal:
     return Decimal(repr(float(value))).quantize(SCORE_QUANTUM)
 
 
-@transaction.atomic
-def question_scores_recompute(*, question_id: int) -> int:
-    """Make the question's Score rows match its current resolution; returns how many it holds.
-
-    Every forecaster gets the spot and time-averaged Brier, log, baseline and peer scores.
-    The scored period runs from ``opens_at`` to the resolution or the close date, whichever
-    is first. Recomputed from the database every time, so running it twice (or after a
-    retried task) leaves the same rows: scores are upserted on (question, forecaster, kind,
-    method) and those of a question that is no longer resolved are removed.
-    """
-    question = Question.objects.select_for_update().get(pk=question_id)
-    resolution = active_resolution(question)
-    outcome_index = resolution.outcome_index() if resolution is not None else None
-    if question.status != Status.RESOLVED or outcome_index is None:
-        Score.objects.filter(question=question).delete()
-        return 0
-
+def _score_rows(question: Question, resolution: Resolution, predictions: list[Prediction]) -> list[Score]:
+    """Every forecaster's spot and time-averaged scores; ``predictions`` in (made_at, id) order."""
+    outcome_index = resolution.outcome_index()
     scored_until = min(resolution.resolved_at, question.closes_at)
-    predictions = list(
-        Prediction.objects.filter(question=question, made_at__lte=scored_until).order_by("made_at", "id")
-    )
+    predictions = [p for p in predictions if p.made_at <= scored_until]
     if not predictions:
-        Score.objects.filter(question=question).delete()
-        return 0
+        return []
     forecaster_ids = sorted({p.forecaster_id for p in predictions})
     index_of = {forecaster_id: i for i, forecaster_id in enumerate(forecaster_ids)}
-    who = np.array([index_of[p.forecaster_id] for p in predictions])
-    matrix = np.vstack([p.probability_vector() for p in predictions])
     standing: dict[int, Prediction] = {}
     for prediction in predictions:
         standing[prediction.forecaster_id] = prediction
@@ -58,16 +40,15 @@ def question_scores_recompute(*, question_id: int) -> int:
 
     opens = question.opens_at.timestamp()
     averaged = scoring.time_averaged_scores(
-        who,
+        [index_of[p.forecaster_id] for p in predictions],
         [p.made_at.timestamp() for p in predictions],
-        matrix,
+        np.vstack([p.probability_vector() for p in predictions]),
         outcome_index,
         opens_at=min(opens, predictions[0].made_at.timestamp()),
         scored_until=max(scored_until.timestamp(), opens + 1),
         n_forecasters=len(forecaster_ids),
     )
     spot = scoring.spot_scores(np.vstack([p.probability_vector() for p in final]), outcome_index)
-
     rows = []
     for i, forecaster_id in enumerate(forecaster_ids):
         coverage = _decimal(min(max(averaged["coverage"][i], 0.0), 1.0))
@@ -88,13 +69,61 @@ def question_scores_recompute(*, question_id: int) -> int:
                         coverage=coverage,
                     )
                 )
-    Score.objects.filter(question=question).exclude(forecaster_id__in=forecaster_ids).delete()
+    return rows
+
+
+def _scorable(question: Question, resolution: Resolution | None) -> bool:
+    return (
+        question.status == Status.RESOLVED
+        and resolution is not None
+        and resolution.outcome != Resolution.Outcome.ANNULLED
+    )
+
+
+@transaction.atomic
+def question_scores_recompute(*, question_id: int) -> int:
+    """Make the question's Score rows match its current resolution; returns how many it holds.
+
+    Every forecaster gets the spot and time-averaged Brier, log, baseline and peer scores.
+    The scored period runs from ``opens_at`` to the resolution or the close date, whichever
+    is first. Recomputed from the database every time, so running it twice (or after a
+    retried task) leaves the same rows: scores are upserted on (question, forecaster, kind,
+    method) and those of a question that is no longer resolved are removed.
+    """
+    question = Question.objects.select_for_update().get(pk=question_id)
+    resolution = active_resolution(question)
+    rows = []
+    if _scorable(question, resolution):
+        predictions = list(Prediction.objects.filter(question=question).order_by("made_at", "id"))
+        rows = _score_rows(question, resolution, predictions)
+    Score.objects.filter(question=question).exclude(forecaster_id__in={r.forecaster_id for r in rows}).delete()
     Score.objects.bulk_create(
         rows,
         update_conflicts=True,
         unique_fields=["question", "forecaster", "kind", "method"],
         update_fields=["resolution", "prediction", "value", "coverage", "computed_at"],
     )
+    return len(rows)
+
+
+@transaction.atomic
+def question_scores_recompute_many(*, question_ids: list[int]) -> int:
+    """``question_scores_recompute`` for many questions in a few queries (imports); returns rows written."""
+    questions = list(Question.objects.select_for_update().filter(pk__in=question_ids).order_by("pk"))
+    resolutions = {
+        r.question_id: r
+        for r in Resolution.objects.filter(question__in=questions, retracted_at__isnull=True).select_related("option")
+    }
+    by_question: dict[int, list[Prediction]] = defaultdict(list)
+    for prediction in Prediction.objects.filter(question__in=questions).order_by("question_id", "made_at", "id"):
+        by_question[prediction.question_id].append(prediction)
+    rows = []
+    for question in questions:
+        resolution = resolutions.get(question.pk)
+        if _scorable(question, resolution):
+            rows.extend(_score_rows(question, resolution, by_question[question.pk]))
+    Score.objects.filter(question__in=questions).delete()
+    Score.objects.bulk_create(rows, batch_size=2000)
     return len(rows)
 
 
