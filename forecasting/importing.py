@@ -613,5 +613,9 @@ def _write(path: Path, slug: str, rows: list[ForecastRow], report: ImportReport)
     for chunk in _chunks(touched, 500):
         services.question_scores_recompute_many(question_ids=chunk)
         services.aggregate_history_rebuild_many(question_ids=chunk)
+    if touched:
+        from .tasks import refit_aggregators
+
+        refit_aggregators.delay_on_commit()  # the extremizing factor learns from the new resolutions
     report.questions_rescored = len(touched)
     report.rescoring_seconds = time.perf_counter() - rescoring_started

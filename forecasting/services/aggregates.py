@@ -262,24 +262,28 @@ def community_forecast(*, question: Question) -> CommunityForecast:
 def aggregator_fits_refresh(*, now: dt.datetime | None = None) -> list[AggregatorFit]:
     """Refit learnt parameters (the extremizing factor) on every resolved question.
 
-    Each question contributes its forecasters' latest forecasts at resolution. With fewer than
-    ``MIN_QUESTIONS_TO_FIT`` resolved questions the factor stays at its neutral default.
+    Each question contributes its forecasters' latest forecasts at resolution (two or more
+    forecasters). With fewer than ``MIN_QUESTIONS_TO_FIT`` such questions the factor stays at
+    its neutral default. Reads every resolved forecast in one query.
     """
-    from .predictions import latest_predictions
-
-    resolved = (
-        Resolution.objects.filter(retracted_at__isnull=True, question__status=Question.Status.RESOLVED)
+    resolutions = {
+        r.question_id: r
+        for r in Resolution.objects.filter(retracted_at__isnull=True, question__status=Question.Status.RESOLVED)
         .exclude(outcome=Resolution.Outcome.ANNULLED)
-        .select_related("question", "option")
-    )
+        .select_related("option")
+    }
+    latest: dict[int, dict[int, Prediction]] = defaultdict(dict)
+    forecasts = Prediction.objects.filter(question_id__in=list(resolutions)).order_by("question_id", "made_at", "id")
+    for prediction in forecasts.iterator(chunk_size=5000):
+        if prediction.made_at <= resolutions[prediction.question_id].resolved_at:
+            latest[prediction.question_id][prediction.forecaster_id] = prediction
     statistics, outcomes = [], []
-    for resolution in resolved:
-        latest = list(latest_predictions(question=resolution.question, at=resolution.resolved_at))
-        if len(latest) < 2:
+    for question_id, standing in latest.items():
+        if len(standing) < 2:
             continue
-        matrix = np.vstack([_vector(p) for p in latest])
+        matrix = np.vstack([_vector(p) for p in standing.values()])
         statistics.append(aggregation.mean_log_probabilities(matrix))
-        outcomes.append(resolution.outcome_index())
+        outcomes.append(resolutions[question_id].outcome_index())
     if len(statistics) >= MIN_QUESTIONS_TO_FIT:
         factor = aggregation.fit_extremizing_factor(statistics, outcomes)
     else:

@@ -226,3 +226,28 @@ def test_next_cannot_redirect_off_site(reader_client, question):
         reverse("forecast_submit", args=[question.pk]), {"probability": "22", "next": "https://evil.example/"}
     )
     assert response["Location"] == question.get_absolute_url()
+
+
+def test_editor_resolves_a_multiple_choice_question_to_an_option(
+    editor_client, reader, django_capture_on_commit_callbacks
+):
+    question = multiple_choice_question(labels=("Istanbul", "Geneva", "Riyadh"))
+    services.prediction_create(question=question, forecaster=reader, option_probabilities=["0.2", "0.5", "0.3"])
+    geneva = question.options.get(label="Geneva")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = editor_client.post(reverse("question_resolve", args=[question.pk]), {"outcome": str(geneva.pk)})
+    assert response.status_code == 302
+    resolution = question.resolutions.get()
+    assert (resolution.outcome, resolution.option) == ("option", geneva)
+    brier = Score.objects.get(forecaster=reader, kind="brier", method="spot").value
+    assert brier == Decimal("0.380000")  # 0.2^2 + 0.5^2 + 0.3^2
+    page = editor_client.get(question.get_absolute_url()).content.decode()
+    assert "Resolved: Geneva" in page
+
+
+def test_resolve_form_rejects_an_option_of_another_question(editor_client):
+    question = multiple_choice_question(labels=("A", "B"))
+    stranger = multiple_choice_question(labels=("C", "D")).options.first()
+    response = editor_client.post(reverse("question_resolve", args=[question.pk]), {"outcome": str(stranger.pk)})
+    assert response.status_code == 400
+    assert not question.resolutions.exists()
