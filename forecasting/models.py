@@ -331,6 +331,9 @@ class AggregateState(models.Model):
     probabilities = models.BinaryField(default=bytes)  # float64, n x k
     outcomes = models.PositiveSmallIntegerField(default=2)
     last_prediction = models.ForeignKey(Prediction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    bayes_pending = models.BooleanField(
+        default=False, help_text="A debounced update of the Bayesian aggregate is queued."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -347,6 +350,9 @@ class AggregateSnapshot(models.Model):
     forecasters = models.PositiveIntegerField()
     prediction = models.ForeignKey(Prediction, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     parameters = models.JSONField(default=dict, blank=True, help_text="Learnt parameters used, e.g. the factor.")
+    low = models.FloatField(null=True, blank=True, help_text="Lower end of the 90% interval of P(YES) (bayes).")
+    high = models.FloatField(null=True, blank=True, help_text="Upper end of the 90% interval of P(YES) (bayes).")
+    model_run = models.ForeignKey("ModelRun", null=True, blank=True, on_delete=models.PROTECT, related_name="snapshots")
 
     class Meta:
         ordering = ["question_id", "method", "at", "id"]
@@ -377,3 +383,66 @@ class AggregatorFit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.parameters} ({self.questions_used} questions)"
+
+
+class ModelRun(models.Model):
+    """One fit of the Bayesian forecaster model: when, on what, how, how well.
+
+    The newest succeeded run is the one in use; a run whose diagnostics are bad is marked
+    failed and the previous good run stays in use. Every Bayesian aggregate names its run.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Method(models.TextChoices):
+        NUTS = "nuts", "Full posterior (NUTS)"
+        MAP = "map", "Point estimate (MAP)"
+        ADVI = "advi", "Variational (ADVI)"
+
+    method = models.CharField(max_length=8, choices=Method.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    reason = models.CharField(max_length=300, blank=True, help_text="What asked for this fit.")
+    task_id = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    progress = models.FloatField(default=0.0, help_text="0 to 1.")
+    progress_message = models.CharField(max_length=200, blank=True)
+    n_questions = models.PositiveIntegerField(default=0)
+    n_forecasters = models.PositiveIntegerField(default=0)
+    n_forecasts = models.PositiveIntegerField(default=0)
+    data_through = models.DateTimeField(null=True, blank=True, help_text="Latest resolution included.")
+    diagnostics = models.JSONField(default=dict, blank=True)
+    fit = models.JSONField(default=dict, blank=True, help_text="Fitted parameters (forecasting.bayes.BayesFit).")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__gte=0, progress__lte=1), name="model_run_progress_unit_range")
+        ]
+
+    def __str__(self) -> str:
+        return f"model run #{self.pk} ({self.method}, {self.status})"
+
+
+class ModelSchedule(models.Model):
+    """Singleton row that serialises refits: at most one runs, and a burst of requests gives one more.
+
+    ``requested_at`` moves forward on every request; a run records the request it started
+    for, and when it ends it starts another only if a newer request arrived meanwhile.
+    ``lease_expires_at`` lets a redelivered task (its worker died) take over a stale run.
+    """
+
+    requested_at = models.DateTimeField(null=True, blank=True)
+    requested_reason = models.CharField(max_length=300, blank=True)
+    running = models.ForeignKey(ModelRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    running_task_id = models.CharField(max_length=64, blank=True)
+    running_for = models.DateTimeField(null=True, blank=True, help_text="The request the running fit serves.")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return "model refit schedule"

@@ -19,12 +19,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "forecasting.annul_question",
         "forecasting.view_questionevent",
         "forecasting.view_resolution",
+        "forecasting.view_modelrun",
+        "forecasting.add_modelrun",
     ],
     ANALYSTS: [
         "forecasting.view_article",
         "forecasting.view_question",
         "forecasting.view_resolution",
         "forecasting.view_score",
+        "forecasting.view_modelrun",
     ],
 }
 

@@ -17,6 +17,13 @@ def celery_eager(settings):
     app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def no_automatic_model_refits(settings):
+    """Resolutions in tests don't fit the Bayesian model unless a test asks (tests/forecasting/test_bayesian_service.py)."""
+    settings.BAYES_AUTO_REFIT = False
+    settings.BAYES_FIT_METHOD = "map"
+
+
 @pytest.fixture
 def reader(db):
     return UserFactory(username="alice")

@@ -161,3 +161,14 @@ LOGGING = {
 # standing forecast) before a forecaster is ranked, so one lucky forecast cannot top a board.
 LEADERBOARD_MIN_COVERAGE = float(os.environ.get("LEADERBOARD_MIN_COVERAGE", "3"))
 LEADERBOARD_MIN_COVERAGE_ARTICLE = float(os.environ.get("LEADERBOARD_MIN_COVERAGE_ARTICLE", "1.5"))
+
+# --- Bayesian model (forecasting.bayes) ----------------------------------------------------------
+BAYES_FIT_METHOD = os.environ.get("BAYES_FIT_METHOD", "nuts")  # "nuts" (full posterior) or "map"
+BAYES_REFIT_DEBOUNCE_SECONDS = float(os.environ.get("BAYES_REFIT_DEBOUNCE_SECONDS", "5"))
+BAYES_AGGREGATE_DEBOUNCE_SECONDS = float(os.environ.get("BAYES_AGGREGATE_DEBOUNCE_SECONDS", "2"))
+BAYES_REFIT_LEASE_SECONDS = int(os.environ.get("BAYES_REFIT_LEASE_SECONDS", str(30 * 60)))
+BAYES_MAX_RHAT = 1.05
+BAYES_MIN_ESS = 100
+BAYES_MAX_DIVERGENCES = 0
+# Resolutions queue a refit of the model; tests turn this off except where they test it.
+BAYES_AUTO_REFIT = env_bool("BAYES_AUTO_REFIT", True)

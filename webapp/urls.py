@@ -15,6 +15,7 @@ urlpatterns = [
     path("forecasters/<str:username>/", views.track_record, name="track_record"),
     path("me/forecasts/", views.my_forecasts, name="my_forecasts"),
     path("editor/", views.editor_dashboard, name="editor_dashboard"),
+    path("editor/models/", views.editor_model_runs, name="editor_model_runs"),
     path("editor/questions/new/", views.editor_question_create, name="editor_question_create"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),

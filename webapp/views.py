@@ -14,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from forecasting import aggregation, services
-from forecasting.models import Article, Prediction, Question, Resolution, Score
+from forecasting.models import Article, ModelRun, Prediction, Question, Resolution, Score
 
 from .forms import (
     BinaryForecastForm,
@@ -107,6 +107,12 @@ def _render_question(request: HttpRequest, question: Question, *, form=None, sta
     resolution = question.resolutions.select_related("option", "resolved_by").filter(retracted_at__isnull=True).first()
     is_editor = request.user.has_perm("forecasting.change_question")
     current = services.aggregates_current(question=question)
+    bayes = (
+        question.aggregate_snapshots.filter(method=services.BAYES_METHOD)
+        .select_related("model_run")
+        .order_by("-at", "-id")
+        .first()
+    )
     aggregates = [
         {"name": name, "description": aggregation.AGGREGATORS[name].description, "snapshot": snapshot}
         for name, snapshot in current.items()
@@ -119,6 +125,7 @@ def _render_question(request: HttpRequest, question: Question, *, form=None, sta
     context = {
         **card,
         "aggregates": aggregates,
+        "bayes": bayes,
         "history_chart": _history_chart(services.aggregate_history(question=question)) if question.is_binary else None,
         "score_table": [score_table[k] for k in ("brier", "log", "baseline", "peer") if k in score_table],
         "coverage": my_scores[0].coverage if my_scores else None,
@@ -330,3 +337,18 @@ def track_record(request: HttpRequest, username: str) -> HttpResponse:
     forecaster = get_object_or_404(User, username=username)
     record = services.forecaster_track_record(forecaster=forecaster)
     return render(request, "forecasting/track_record.html", {"forecaster": forecaster, "record": record})
+
+
+@permission_required("forecasting.view_modelrun", raise_exception=True)
+def editor_model_runs(request: HttpRequest) -> HttpResponse:
+    """The Bayesian model's fits: progress of the running one, diagnostics of the last ones."""
+    if request.method == "POST":
+        if not request.user.has_perm("forecasting.add_modelrun"):
+            raise PermissionDenied("Only editors can ask for a refit.")
+        services.bayes_refit_request(reason=f"requested by {request.user.username}")
+        messages.success(request, "Refit queued: a worker will pick it up in a few seconds.")
+        return redirect("editor_model_runs")
+    runs = list(ModelRun.objects.all()[:25])
+    in_use = services.bayes_run_in_use()
+    running = any(run.status == ModelRun.Status.RUNNING for run in runs)
+    return render(request, "editor/model_runs.html", {"runs": runs, "in_use": in_use, "running": running})

@@ -20,6 +20,15 @@ from .aggregates import (
     aggregator_parameters,
     community_forecast,
 )
+from .bayesian import (
+    BAYES_METHOD,
+    bayes_aggregate_schedule,
+    bayes_aggregate_update,
+    bayes_refit_request,
+    bayes_refit_run,
+    bayes_run_in_use,
+    bayes_training_data,
+)
 from .predictions import latest_predictions, prediction_create
 from .questions import (
     active_resolution,
@@ -41,6 +50,13 @@ from .scores import (
 )
 
 __all__ = [
+    "BAYES_METHOD",
+    "bayes_aggregate_schedule",
+    "bayes_aggregate_update",
+    "bayes_refit_request",
+    "bayes_refit_run",
+    "bayes_run_in_use",
+    "bayes_training_data",
     "HEADLINE_METHOD",
     "CommunityForecast",
     "Leaderboard",

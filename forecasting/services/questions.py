@@ -39,12 +39,17 @@ def _set_status(question: Question, status: str) -> None:
     question.save(update_fields=["status", "updated_at"])
 
 
-def _schedule_scoring(question: Question) -> None:
+def _schedule_scoring(question: Question, *, reason: str) -> None:
+    from django.conf import settings
+
     from ..tasks import refit_aggregators, score_question
+    from .bayesian import bayes_refit_request
 
     # After commit: the worker must see the resolution this transaction wrote.
     score_question.delay_on_commit(question.pk)
     refit_aggregators.delay_on_commit()
+    if settings.BAYES_AUTO_REFIT:
+        bayes_refit_request(reason=f"question {question.pk} {reason}")
 
 
 @transaction.atomic
@@ -167,7 +172,7 @@ def question_resolve(
     )
     _set_status(question, Status.RESOLVED)
     _record(question, actor=actor, action=QuestionEvent.Action.RESOLVED, from_status=from_status, note=note)
-    _schedule_scoring(question)
+    _schedule_scoring(question, reason="resolved")
     return resolution
 
 
@@ -187,7 +192,7 @@ def question_annul(*, question: Question, actor, note: str = "") -> Resolution:
     )
     _set_status(question, Status.ANNULLED)
     _record(question, actor=actor, action=QuestionEvent.Action.ANNULLED, from_status=from_status, note=note)
-    _schedule_scoring(question)
+    _schedule_scoring(question, reason="annulled")
     return resolution
 
 
@@ -208,5 +213,5 @@ def question_unresolve(*, question: Question, actor, note: str = "") -> Question
     from_status = question.status
     _set_status(question, Status.CLOSED)
     _record(question, actor=actor, action=QuestionEvent.Action.UNRESOLVED, from_status=from_status, note=note)
-    _schedule_scoring(question)
+    _schedule_scoring(question, reason="un-resolved")
     return question
