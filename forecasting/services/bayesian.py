@@ -158,9 +158,9 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
     try:
         _progress(run, 0.05, "Reading resolved forecasts")
         data, data_through = bayes_training_data()
-        run.n_questions = int(len(data.outcome))
-        run.n_forecasters = int(len(np.unique(data.forecaster_key))) if len(data.forecaster_key) else 0
-        run.n_forecasts = int(len(data.probability))
+        run.n_questions = len(data.outcome)
+        run.n_forecasters = len(np.unique(data.forecaster_key)) if len(data.forecaster_key) else 0
+        run.n_forecasts = len(data.probability)
         run.data_through = data_through
         _progress(run, 0.15, f"Fitting ({run.get_method_display()}) on {run.n_forecasts:,} forecasts")
         previous = bayes_run_in_use()
