@@ -19,7 +19,7 @@ def celery_eager(settings):
 
 @pytest.fixture(autouse=True)
 def no_automatic_model_refits(settings):
-    """Resolutions in tests don't fit the Bayesian model unless a test asks (tests/forecasting/test_bayesian_service.py)."""
+    """Resolutions in tests don't fit the Bayesian model unless a test asks for it."""
     settings.BAYES_AUTO_REFIT = False
     settings.BAYES_FIT_METHOD = "map"
 

@@ -137,17 +137,17 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
     now = timezone.now()
     with transaction.atomic():
         schedule = _schedule()
-        if schedule.running_id and schedule.lease_expires_at and schedule.lease_expires_at > now:
-            if schedule.running_task_id != task_id:
-                return None  # another fit is running; it will serve this request when it ends
+        lease_held = bool(schedule.running_id and schedule.lease_expires_at and schedule.lease_expires_at > now)
+        if lease_held and schedule.running_task_id != task_id:
+            return None  # another fit is running; it will serve this request when it ends
         if schedule.running_id:  # a previous fit died (our own redelivery, or its lease expired)
             ModelRun.objects.filter(pk=schedule.running_id, status=ModelRun.Status.RUNNING).update(
                 status=ModelRun.Status.FAILED, finished_at=now, error="The worker stopped before the fit finished."
             )
         last = bayes_run_in_use()
-        if last is not None and schedule.requested_at is not None and schedule.requested_at <= last.started_at:
-            if not schedule.running_id:
-                return None  # the newest good run already includes every request
+        up_to_date = last is not None and schedule.requested_at is not None and schedule.requested_at <= last.started_at
+        if up_to_date and not schedule.running_id:
+            return None  # the newest good run already includes every request
         run = ModelRun.objects.create(method=method, reason=schedule.requested_reason, task_id=task_id)
         schedule.running, schedule.running_task_id = run, task_id
         schedule.running_for = schedule.requested_at or now
