@@ -172,3 +172,7 @@ BAYES_MIN_ESS = 100
 BAYES_MAX_DIVERGENCES = 0
 # Resolutions queue a refit of the model; tests turn this off except where they test it.
 BAYES_AUTO_REFIT = env_bool("BAYES_AUTO_REFIT", True)
+
+# --- Market --------------------------------------------------------------------------------------
+MARKET_STARTING_GRANT = int(os.environ.get("MARKET_STARTING_GRANT", str(1_000 * 1_000_000)))  # micro-units
+MARKET_DEFAULT_SUBSIDY = int(os.environ.get("MARKET_DEFAULT_SUBSIDY", str(100 * 1_000_000)))

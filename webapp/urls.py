@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from market import views as market_views
+
 from . import views
 
 urlpatterns = [
@@ -14,6 +16,10 @@ urlpatterns = [
     path("leaderboard/", views.leaderboard, name="leaderboard"),
     path("forecasters/<str:username>/", views.track_record, name="track_record"),
     path("me/forecasts/", views.my_forecasts, name="my_forecasts"),
+    path("me/portfolio/", market_views.portfolio, name="portfolio"),
+    path("market/leaderboard/", market_views.leaderboard, name="market_leaderboard"),
+    path("questions/<int:pk>/market/quote/", market_views.quote, name="market_quote"),
+    path("questions/<int:pk>/market/trade/", market_views.trade, name="market_trade"),
     path("editor/", views.editor_dashboard, name="editor_dashboard"),
     path("editor/models/", views.editor_model_runs, name="editor_model_runs"),
     path("editor/questions/new/", views.editor_question_create, name="editor_question_create"),

@@ -15,7 +15,9 @@ from django.views.decorators.http import require_POST
 
 from forecasting import aggregation, services
 from forecasting.models import Article, ModelRun, Prediction, Question, Resolution, Score
+from market.views import trade_panel_context
 
+from .charts import step_chart
 from .forms import (
     BinaryForecastForm,
     MultipleChoiceForecastForm,
@@ -126,7 +128,12 @@ def _render_question(request: HttpRequest, question: Question, *, form=None, sta
         **card,
         "aggregates": aggregates,
         "bayes": bayes,
-        "history_chart": _history_chart(services.aggregate_history(question=question)) if question.is_binary else None,
+        "history_chart": step_chart(
+            [(a.at.timestamp(), a.probability_yes) for a in services.aggregate_history(question=question)]
+        )
+        if question.is_binary
+        else None,
+        **trade_panel_context(request, question),
         "score_table": [score_table[k] for k in ("brier", "log", "baseline", "peer") if k in score_table],
         "coverage": my_scores[0].coverage if my_scores else None,
         "article": question.article,
@@ -142,27 +149,6 @@ def _render_question(request: HttpRequest, question: Question, *, form=None, sta
         "events": question.events.select_related("actor").order_by("-created_at", "-id") if is_editor else [],
     }
     return render(request, "forecasting/question_detail.html", context, status=status)
-
-
-def _history_chart(snapshots: list, width: int = 560, height: int = 140) -> dict | None:
-    """SVG polyline points of the community prediction over time (binary questions)."""
-    if len(snapshots) < 2:
-        return None
-    start, end = snapshots[0].at.timestamp(), snapshots[-1].at.timestamp()
-    span = max(end - start, 1.0)
-    points = []
-    for previous, snapshot in zip([None, *snapshots[:-1]], snapshots, strict=True):
-        x = round((snapshot.at.timestamp() - start) / span * width, 1)
-        if previous is not None:  # step chart: the value stands until the next forecast
-            points.append(f"{x},{round((1 - previous.probability_yes) * height, 1)}")
-        points.append(f"{x},{round((1 - snapshot.probability_yes) * height, 1)}")
-    return {
-        "points": " ".join(points),
-        "width": width,
-        "height": height,
-        "first": snapshots[0].at,
-        "last": snapshots[-1].at,
-    }
 
 
 def question_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -35,8 +35,12 @@ def _record(question: Question, *, actor, action: str, from_status: str, note: s
 
 
 def _set_status(question: Question, status: str) -> None:
+    from market.services import market_sync_with_question
+
     question.status = status
     question.save(update_fields=["status", "updated_at"])
+    # The market opens, closes and settles with its question, in the editor's transaction.
+    market_sync_with_question(question=question)
 
 
 def _schedule_scoring(question: Question, *, reason: str) -> None:

@@ -13,3 +13,11 @@ def percent(value, digits: int = 1) -> str:
     number = Decimal(str(value)) * 100
     text = f"{number:.{int(digits)}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@register.filter
+def micro(value) -> str:
+    """Micro-units as units with two decimals: 1234567 -> '1.23'."""
+    if value is None or value == "":
+        return ""
+    return f"{Decimal(int(value)) / 1_000_000:,.2f}"

@@ -18,7 +18,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from forecasting.models import Article
+from forecasting.models import Article, Question
+from market.services import market_sync_with_question
 from forecasting.roles import ANALYSTS, EDITORS, ensure_role_groups
 
 SEED_FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "seed_article.json"
@@ -40,6 +41,9 @@ class Command(BaseCommand):
         else:
             call_command("loaddata", str(SEED_FIXTURE), verbosity=0)
             self.stdout.write(self.style.SUCCESS("Loaded the seed article and its questions."))
+        # Every open question trades in a market (creates the missing ones only).
+        for question in Question.objects.filter(status=Question.Status.OPEN, market__isnull=True):
+            market_sync_with_question(question=question)
 
         path = Path(credentials_file)
         stored = json.loads(path.read_text()) if path.exists() else {}

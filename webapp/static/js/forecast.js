@@ -20,3 +20,21 @@ document.querySelectorAll("[data-options-form]").forEach((box) => {
   box.addEventListener("input", update);
   update();
 });
+// Live quote for the market's trade panel: cost, average price and probability after.
+document.querySelectorAll("form[data-quote-url]").forEach((form) => {
+  const out = form.querySelector("[data-quote]");
+  let timer = null;
+  const update = async () => {
+    const params = new URLSearchParams(new FormData(form));
+    params.delete("csrfmiddlewaretoken");
+    if (!params.get("amount") && !params.get("shares")) return;
+    const response = await fetch(`${form.dataset.quoteUrl}?${params}`);
+    const body = await response.json();
+    if (!response.ok) { out.textContent = body.errors.join(" "); out.className = "hint error-text"; return; }
+    const verb = params.get("side") === "sell" ? "You receive" : "Cost";
+    out.className = "hint";
+    out.textContent = `${verb} ${Math.abs(body.cost).toFixed(2)} for ${body.shares.toFixed(2)} shares ` +
+      `(average price ${(body.average_price * 100).toFixed(1)}%); probability after: ${(body.price_after * 100).toFixed(1)}%.`;
+  };
+  form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(update, 250); });
+});

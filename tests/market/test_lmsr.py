@@ -1,0 +1,448 @@
+"""The LMSR market maker: hand-computed cases, exactness against 50-digit decimals, and the
+money invariants (no round-trip profit, maker's loss bounded by the subsidy). No database."""
+
+import math
+from decimal import Decimal, localcontext
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from market import lmsr
+
+MICRO = lmsr.MICRO
+SETTINGS = settings(max_examples=80, deadline=None)
+
+
+# --------------------------------------------------------------------------------------------
+# exact reference and strategies
+
+
+def _dec(x) -> Decimal:
+    return Decimal(x)  # exact for ints and floats
+
+
+def ref_cost(q, b, prec=50) -> Decimal:
+    """C(q) to ``prec`` significant digits (the float b taken as exact)."""
+    with localcontext() as ctx:
+        ctx.prec = prec
+        ctx.Emin, ctx.Emax = -(10**15), 10**15
+        big_b = _dec(b)
+        top = max(_dec(v) for v in q)
+        total = sum(((_dec(v) - top) / big_b).exp() for v in q)
+        return top + big_b * total.ln()
+
+
+def ref_trade(q, b, outcome, shares) -> Decimal:
+    """C(q + shares e_i) - C(q) to at least 40 significant digits: the costs are computed with
+    enough digits that their difference (however much smaller than they are) keeps 40."""
+    after = [_dec(v) for v in q]
+    after[outcome] += _dec(shares)
+    prec = 60
+    while prec < 20_000:
+        before_cost, after_cost = ref_cost(q, b, prec), ref_cost(after, b, prec)
+        with localcontext() as ctx:
+            ctx.prec = prec
+            ctx.Emin, ctx.Emax = -(10**15), 10**15
+            diff = after_cost - before_cost
+        if diff == 0:
+            prec *= 4
+            continue
+        lost = max(before_cost.copy_abs(), after_cost.copy_abs()).adjusted() - diff.adjusted()
+        if lost + 40 <= prec:
+            return diff
+        prec = lost + 60
+    raise AssertionError("reference needs too many digits")
+
+
+@st.composite
+def markets(draw, *, spread=50.0, max_outcomes=5, offset=0.0):
+    """(q, b): integer outstanding micro-shares; outcomes differ by up to ``spread * b``, all
+    shifted up by up to ``offset * b`` (large q with ordinary prices)."""
+    n = draw(st.integers(2, max_outcomes))
+    subsidy = draw(st.integers(1_000, 10**12))
+    b = lmsr.liquidity_from_subsidy(subsidy, n)
+    base = draw(st.floats(0, offset)) if offset else 0.0
+    q = [int(b * (base + draw(st.floats(0, spread)))) for _ in range(n)]
+    return q, b
+
+
+def sizes(b, max_ratio=20.0):
+    """Trade sizes in micro-shares (or micro-units) from 1 to ``max_ratio * b``."""
+    top = max(1, int(b * max_ratio))
+    return st.one_of(st.integers(1, 1_000), st.integers(1, top))
+
+
+# --------------------------------------------------------------------------------------------
+# hand-computed cases
+
+
+class TestHandComputed:
+    def test_liquidity_makes_the_subsidy_the_worst_case_loss(self):
+        b = lmsr.liquidity_from_subsidy(100 * MICRO, 2)
+        assert b == pytest.approx(100 * MICRO / math.log(2))
+        assert lmsr.cost([0, 0], b) == pytest.approx(100 * MICRO)
+        assert lmsr.maker_loss_bound(b, 2) == 100 * MICRO
+        for n in (2, 3, 7):
+            for subsidy in (1, 999, 10**6, 123_456_789_012):
+                assert lmsr.maker_loss_bound(lmsr.liquidity_from_subsidy(subsidy, n), n) == subsidy
+
+    @pytest.mark.parametrize("n", [2, 3, 5])
+    def test_fresh_market_prices_are_uniform(self, n):
+        assert lmsr.prices([0] * n, 1000.0) == pytest.approx([1 / n] * n)
+        assert lmsr.cost([0] * n, 1000.0) == pytest.approx(1000.0 * math.log(n))
+
+    @pytest.mark.parametrize("x", [1, 1_000, 10**6, 5 * 10**7, 10**9])
+    def test_fresh_binary_cost_of_buying(self, x):
+        b = 100 * MICRO
+        with localcontext() as ctx:
+            ctx.prec = 60
+            exact = b * ((1 + (Decimal(x) / b).exp()) / 2).ln()  # b ln((1 + e^(x/b)) / 2)
+        assert lmsr.cost_of_trade([0, 0], b, 0, x) == pytest.approx(float(exact), rel=1e-13)
+        assert lmsr.quote_buy_shares([0, 0], b, 1, x).cost == math.ceil(exact)
+        assert lmsr.quote_sell_shares([x, 0], b, 0, x).proceeds == math.floor(exact)
+
+    def test_textbook_numbers(self):
+        # b = 100 units: buying 100 shares of a fresh binary market costs 100 ln((1 + e) / 2) = 62.01145069... units.
+        b = 100 * MICRO
+        quote = lmsr.quote_buy_shares([0, 0], b, 0, 100 * MICRO)
+        assert quote.cost == 62_011_451  # rounded up
+        assert quote.average_price == pytest.approx(0.62011451)
+        assert quote.price_before == 0.5
+        assert quote.price_after == pytest.approx(math.e / (1 + math.e))
+        assert quote.prices_after == pytest.approx([math.e / (1 + math.e), 1 / (1 + math.e)])
+        sale = lmsr.quote_sell_shares([100 * MICRO, 0], b, 0, 100 * MICRO)
+        assert sale.cost == -62_011_450  # rounded down
+        assert sale.proceeds == 62_011_450
+        assert sale.side == "sell"
+        assert sale.prices_after == [0.5, 0.5]
+
+    def test_spending_on_a_fresh_binary_market(self):
+        b, c = 100 * MICRO, 30 * MICRO
+        expected = b * math.log(2 * math.exp(c / b) - 1)  # solves b ln((1 + e^(x/b)) / 2) = c
+        assert lmsr.shares_for_amount([0, 0], b, 0, c) == pytest.approx(expected, rel=1e-13)
+        quote = lmsr.quote_buy_amount([0, 0], b, 0, c)
+        assert quote.shares == math.floor(expected)
+        assert quote.cost <= c
+
+    def test_selling_returns_the_purchase_price_minus_rounding(self):
+        b = lmsr.liquidity_from_subsidy(100 * MICRO, 2)
+        buy = lmsr.quote_buy_shares([0, 0], b, 0, MICRO)
+        sell = lmsr.quote_sell_shares([MICRO, 0], b, 0, MICRO)
+        assert buy.cost == 500_867 and sell.proceeds == 500_866
+
+    def test_a_micro_share_always_costs_at_least_a_micro_unit(self):
+        # The price of outcome 0 is about e^-1000: the exact cost underflows, the charge does not.
+        b = 1_000.0
+        quote = lmsr.quote_buy_shares([0, 10**6], b, 0, 1)
+        assert quote.cost == 1
+        assert quote.price_before == 0.0  # not representable as a double
+
+    def test_small_trade_at_huge_q_is_exact(self):
+        b = 1e6
+        q = [10**15, 10**15 + 3 * 10**5, 10**15 - 10**6]
+        naive = lmsr.cost([q[0] + 1, *q[1:]], b) - lmsr.cost(q, b)
+        stable = lmsr.cost_of_trade(q, b, 0, 1)
+        exact = float(ref_trade(q, b, 0, 1))
+        assert stable == pytest.approx(exact, rel=1e-12)
+        assert abs(naive - exact) > 1e-3  # the textbook difference has lost most of its digits
+
+    def test_accepts_numpy_and_float_states(self):
+        b = 1e6
+        assert lmsr.prices(np.array([0, 10**6]), b) == pytest.approx(lmsr.prices([0, 10**6], b))
+        assert lmsr.cost_of_trade(np.array([0.0, 1e6]), b, np.int64(0), 5.0) == pytest.approx(
+            lmsr.cost_of_trade([0, 10**6], b, 0, 5)
+        )
+        assert lmsr.quote_buy_shares(np.array([0, 10**6]), b, 1, np.int64(10)).shares == 10
+
+    def test_payout(self):
+        assert lmsr.payout_at_resolution([5 * MICRO, 2 * MICRO, 0], 1) == 2 * MICRO
+        assert lmsr.payout_at_resolution([5, 2, 0], 2) == 0
+        with pytest.raises(ValueError, match="whole number"):
+            lmsr.payout_at_resolution([5.5, 1], 0)
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        ("call", "message"),
+        [
+            (lambda: lmsr.prices([1], 10.0), "at least 2 outcomes"),
+            (lambda: lmsr.prices([0, float("nan")], 10.0), "finite"),
+            (lambda: lmsr.prices([0, True], 10.0), "numbers"),
+            (lambda: lmsr.cost([0, 0], 0.0), "b must be"),
+            (lambda: lmsr.cost([0, 0], -1.0), "b must be"),
+            (lambda: lmsr.cost([0, 0], float("inf")), "b must be"),
+            (lambda: lmsr.cost_of_trade([0, 0], 10.0, 2, 1), "out of range"),
+            (lambda: lmsr.cost_of_trade([0, 0], 10.0, -1, 1), "out of range"),
+            (lambda: lmsr.cost_of_trade([0, 0], 10.0, True, 1), "integer index"),
+            (lambda: lmsr.cost_of_trade([0, 0], 10.0, 0, float("inf")), "finite"),
+            (lambda: lmsr.quote_buy_shares([0, 0], 10.0, 0, 0), "positive integer"),
+            (lambda: lmsr.quote_buy_shares([0, 0], 10.0, 0, -5), "positive integer"),
+            (lambda: lmsr.quote_buy_shares([0, 0], 10.0, 0, 1.0), "positive integer"),
+            (lambda: lmsr.quote_buy_shares([0, 0], 10.0, 0, True), "positive integer"),
+            (lambda: lmsr.quote_buy_amount([0, 0], 10.0, 0, 0), "positive integer"),
+            (lambda: lmsr.quote_sell_shares([5, 0], 10.0, 0, False), "positive integer"),
+            (lambda: lmsr.quote_sell_shares([5, 0], 10.0, 3, 1), "out of range"),
+            (lambda: lmsr.liquidity_from_subsidy(10**6, 1), "outcomes >= 2"),
+            (lambda: lmsr.liquidity_from_subsidy(0, 2), "positive integer"),
+            (lambda: lmsr.shares_for_amount([0, 0], 1000.0, 0, -1000.0), "can raise less than"),
+        ],
+    )
+    def test_rejects(self, call, message):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+class TestSlippage:
+    b = 100 * MICRO
+
+    def test_buy_limits(self):
+        quote = lmsr.quote_buy_shares([0, 0], self.b, 0, 100 * MICRO)  # average price 0.62011451
+        lmsr.check_slippage(quote, limit_price=0.63, min_shares=100 * MICRO, max_cost=quote.cost)
+        with pytest.raises(lmsr.SlippageError, match="above the limit price"):
+            lmsr.check_slippage(quote, limit_price=0.62)
+        with pytest.raises(lmsr.SlippageError, match="fewer than the minimum"):
+            lmsr.check_slippage(quote, min_shares=100 * MICRO + 1)
+        with pytest.raises(lmsr.SlippageError, match="more than the maximum"):
+            lmsr.check_slippage(quote, max_cost=quote.cost - 1)
+
+    def test_sell_limits(self):
+        sale = lmsr.quote_sell_shares([100 * MICRO, 0], self.b, 0, 100 * MICRO)  # average 0.6201145
+        lmsr.check_slippage(sale, limit_price=0.62, max_cost=-62 * MICRO, min_proceeds=62 * MICRO)
+        with pytest.raises(lmsr.SlippageError, match="below the limit price"):
+            lmsr.check_slippage(sale, limit_price=0.63)
+        with pytest.raises(lmsr.SlippageError, match="more than the maximum"):
+            lmsr.check_slippage(sale, max_cost=-63 * MICRO)
+        with pytest.raises(lmsr.SlippageError, match="less than the minimum"):
+            lmsr.check_slippage(sale, min_proceeds=63 * MICRO)
+
+    def test_slippage_error_is_a_value_error(self):
+        assert issubclass(lmsr.SlippageError, ValueError)
+
+
+# --------------------------------------------------------------------------------------------
+# properties
+
+
+class TestPrices:
+    @SETTINGS
+    @given(
+        st.lists(st.floats(-1e15, 1e15), min_size=2, max_size=6),
+        st.floats(1e-3, 1e9),
+    )
+    def test_probability_vector_for_any_state(self, q, b):
+        p = lmsr.prices(q, b)
+        assert all(math.isfinite(x) and 0.0 <= x <= 1.0 for x in p)
+        assert math.fsum(p) == pytest.approx(1.0, abs=1e-12)
+        assert math.isfinite(lmsr.cost(q, b))
+
+    @SETTINGS
+    @given(markets(spread=30.0, max_outcomes=6, offset=1e7))
+    def test_strictly_between_0_and_1_when_representable(self, market):
+        # q / b up to 1e7, outcomes up to 30 b apart: every price >= e^-30, so the leader's
+        # 1 - e^-30 still rounds below 1.0 (36.7 b apart it would not).
+        q, b = market
+        p = lmsr.prices(q, b)
+        assert all(0.0 < x < 1.0 for x in p)
+        assert math.fsum(p) == pytest.approx(1.0, abs=1e-12)
+
+    @SETTINGS
+    @given(markets(), st.data())
+    def test_buying_raises_the_price_and_lowers_the_others(self, market, data):
+        q, b = market
+        i = data.draw(st.integers(0, len(q) - 1))
+        quote = lmsr.quote_buy_shares(q, b, i, data.draw(sizes(b)))
+        before = lmsr.prices(q, b)
+        assert quote.price_after >= quote.price_before
+        assert all(after <= p for j, (after, p) in enumerate(zip(quote.prices_after, before, strict=True)) if j != i)
+
+
+class TestCostOfTrade:
+    @SETTINGS
+    @given(markets(spread=20.0), st.data())
+    def test_matches_the_difference_of_costs_at_moderate_q(self, market, data):
+        q, b = market
+        i = data.draw(st.integers(0, len(q) - 1))
+        shares = data.draw(sizes(b, 10.0))
+        if data.draw(st.booleans()):
+            shares = -min(shares, q[i]) or -1
+        after = list(q)
+        after[i] += shares
+        difference = lmsr.cost(after, b) - lmsr.cost(q, b)
+        assert lmsr.cost_of_trade(q, b, i, shares) == pytest.approx(difference, rel=1e-9, abs=1e-9 * b)
+
+    @SETTINGS
+    @given(
+        markets(spread=100.0, offset=1e6),
+        st.data(),
+        st.one_of(st.integers(1, 100), st.integers(1, 10**12)),
+        st.booleans(),
+    )
+    def test_accurate_against_50_digits_even_for_tiny_trades_at_huge_q(self, market, data, shares, sell):
+        q, b = market  # q up to 1e6 b (up to ~1e18 micro-shares), so C(q) is ~1e18 while a trade may cost ~1e-40
+        i = data.draw(st.integers(0, len(q) - 1))
+        delta = -shares if sell else shares
+        exact = ref_trade(q, b, i, delta)
+        computed = lmsr.cost_of_trade(q, b, i, delta)
+        assert computed == pytest.approx(float(exact), rel=1e-9, abs=1e-300)
+
+    @SETTINGS
+    @given(markets(spread=2000.0, offset=1e4), st.data())
+    def test_error_bound_covers_the_float_error(self, market, data):
+        """The rounding guard: the float error is within the bound the quotes add before rounding."""
+        q, b = market
+        i = data.draw(st.integers(0, len(q) - 1))
+        delta = data.draw(st.one_of(st.integers(-(10**13), 10**13), st.integers(-1000, 1000)))
+        assume(delta != 0)
+        value, error = lmsr._trade(q, b, i, delta)
+        assert abs(Decimal(value) - ref_trade(q, b, i, delta)) <= Decimal(error)
+
+    @SETTINGS
+    @given(markets(spread=30.0), st.data())
+    def test_path_independence(self, market, data):
+        q, b = market
+        i = data.draw(st.integers(0, len(q) - 1))
+        x = data.draw(sizes(b, 5.0))
+        once = lmsr.cost_of_trade(q, b, i, 2 * x)
+        first = lmsr.cost_of_trade(q, b, i, x)
+        after = list(q)
+        after[i] += x
+        second = lmsr.cost_of_trade(after, b, i, x)
+        assert first + second == pytest.approx(once, rel=1e-9, abs=1e-9 * b)
+
+        whole = lmsr.quote_buy_shares(q, b, i, 2 * x).cost
+        split = lmsr.quote_buy_shares(q, b, i, x).cost + lmsr.quote_buy_shares(after, b, i, x).cost
+        assert abs(split - whole) <= 1  # one extra trade, at most one extra micro-unit of rounding
+
+    @SETTINGS
+    @given(markets(spread=200.0), st.data())
+    def test_shares_for_amount_inverts_cost_of_trade(self, market, data):
+        q, b = market
+        i = data.draw(st.integers(0, len(q) - 1))
+        amount = data.draw(sizes(b, 50.0))
+        shares = lmsr.shares_for_amount(q, b, i, amount)
+        assert shares > 0
+        assert lmsr.cost_of_trade(q, b, i, shares) == pytest.approx(amount, rel=1e-9, abs=1e-9 * b)
+
+    @SETTINGS
+    @given(markets(spread=30.0), st.data())
+    def test_shares_for_negative_amount_inverts_a_sale(self, market, data):
+        q, b = market
+        i = data.draw(st.integers(0, len(q) - 1))
+        # Ask for a fraction of the most a sale could ever raise, -b ln(1 - p_i).
+        ceiling = -b * math.log1p(-lmsr.prices(q, b)[i])
+        target = -ceiling * data.draw(st.floats(1e-9, 0.999))
+        assume(target < 0)
+        shares = lmsr.shares_for_amount(q, b, i, target)
+        assert shares < 0
+        assert lmsr.cost_of_trade(q, b, i, shares) == pytest.approx(target, rel=1e-8, abs=1e-9 * b)
+        with pytest.raises(ValueError, match="can raise less than"):
+            lmsr.shares_for_amount(q, b, i, -ceiling * 1.001)
+
+
+class TestIntegerQuotes:
+    @SETTINGS
+    @given(markets(spread=1000.0, offset=1e5), st.data())
+    def test_rounding_never_favours_the_trader_against_exact_maths(self, market, data):
+        q, b = market
+        i = data.draw(st.integers(0, len(q) - 1))
+        shares = data.draw(sizes(b, 100.0))
+        buy = lmsr.quote_buy_shares(q, b, i, shares)
+        exact_cost = ref_trade(q, b, i, shares)
+        assert exact_cost <= buy.cost < exact_cost + 1 + Decimal("1e-6")
+        assert buy.cost >= 1 and buy.shares == shares and buy.side == "buy"
+
+        sale = lmsr.quote_sell_shares(q, b, i, shares)
+        exact_proceeds = -ref_trade(q, b, i, -shares)
+        assert exact_proceeds - 1 - Decimal("1e-6") < sale.proceeds <= exact_proceeds
+        assert sale.cost == -sale.proceeds and sale.side == "sell"
+
+    @SETTINGS
+    @given(markets(spread=1000.0, offset=1e5), st.data())
+    def test_buy_then_sell_never_profits(self, market, data):
+        q, b = market
+        i = data.draw(st.integers(0, len(q) - 1))
+        shares = data.draw(sizes(b, 100.0))
+        buy = lmsr.quote_buy_shares(q, b, i, shares)
+        after = list(q)
+        after[i] += shares
+        sale = lmsr.quote_sell_shares(after, b, i, shares)
+        assert sale.proceeds <= buy.cost
+        assert sale.prices_after == pytest.approx(lmsr.prices(q, b), abs=1e-12)
+
+    @SETTINGS
+    @given(markets(spread=1000.0, offset=1e5), st.data())
+    def test_sell_then_buy_back_never_profits(self, market, data):
+        q, b = market
+        i = data.draw(st.integers(0, len(q) - 1))
+        assume(q[i] > 0)
+        shares = min(q[i], data.draw(sizes(b, 100.0)))
+        sale = lmsr.quote_sell_shares(q, b, i, shares)
+        after = list(q)
+        after[i] -= shares
+        assert lmsr.quote_buy_shares(after, b, i, shares).cost >= sale.proceeds
+
+    @SETTINGS
+    @given(markets(spread=1000.0, offset=1e5), st.data())
+    def test_buy_amount_never_charges_more_than_the_amount(self, market, data):
+        q, b = market
+        i = data.draw(st.integers(0, len(q) - 1))
+        amount = data.draw(sizes(b, 100.0))
+        try:
+            quote = lmsr.quote_buy_amount(q, b, i, amount)
+        except ValueError:
+            # Only when not even one micro-share is affordable: one costs ceil(< 1 micro-unit + guard).
+            assert lmsr.quote_buy_shares(q, b, i, 1).cost > amount
+            return
+        assert 1 <= quote.cost <= amount
+        assert quote.shares >= 1
+        assert quote.cost == lmsr.quote_buy_shares(q, b, i, quote.shares).cost
+        raw = lmsr.shares_for_amount(q, b, i, amount)
+        assert quote.shares <= raw + 1e-9 * raw  # rounded down, never up
+        if 1e-6 < lmsr.prices(q, b)[i] < 1 - 1e-6:
+            assert quote.shares >= math.floor(raw) - 2  # and not much more than rounded down
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.integers(2, 4),
+        st.integers(1_000, 10**11),
+        st.lists(
+            st.tuples(
+                st.sampled_from(["buy_shares", "buy_amount", "sell"]),
+                st.integers(0, 3),
+                st.floats(1e-6, 30.0),
+            ),
+            max_size=25,
+        ),
+    )
+    def test_maker_loses_at_most_the_subsidy(self, n, subsidy, trades):
+        b = lmsr.liquidity_from_subsidy(subsidy, n)
+        q = [0] * n
+        collected = 0
+        for kind, outcome, size in trades:
+            i = outcome % n
+            units = max(1, int(size * b))
+            if kind == "buy_shares":
+                quote = lmsr.quote_buy_shares(q, b, i, units)
+                q[i] += quote.shares
+            elif kind == "buy_amount":
+                try:
+                    quote = lmsr.quote_buy_amount(q, b, i, units)
+                except ValueError:
+                    continue
+                assert quote.cost <= units
+                q[i] += quote.shares
+            else:
+                if q[i] == 0:
+                    continue
+                quote = lmsr.quote_sell_shares(q, b, i, min(units, q[i]))
+                q[i] -= quote.shares
+            collected += quote.cost
+
+        # Rounding never favours traders: the maker has collected at least C(q) - C(0) exactly.
+        assert collected >= ref_cost(q, b) - ref_cost([0] * n, b)
+        for winner in range(n):
+            payout = lmsr.payout_at_resolution(q, winner)
+            assert collected - payout >= -subsidy
+        assert lmsr.maker_loss_bound(b, n) == subsidy
