@@ -2,11 +2,13 @@
 
 Target (issue 5): >= 200 trades/s on this 2-core machine, zero invariant violations after.
 
-    DATABASE_URL=postgres://... .venv/bin/python bench/market_throughput.py [--clients 32] [--trades 3000] [--markets 8]
+    DATABASE_URL=postgres://... .venv/bin/python bench/market_throughput.py \
+        [--clients 32] [--processes 4] [--trades 3000] [--markets 8]
 
-Each client is a thread with its own database connection calling the trading service (the
+The 32 clients are threads spread over a few processes (as web requests are spread over
+gunicorn workers), each with its own database connection, calling the trading service (the
 same code path as the web and the API: validation, row locks, ledger, position, price
-history). The baseline inserts the same number of rows, one per transaction, from as many
+history). The baseline inserts the same number of rows, one per transaction, from the same
 clients into a bare table. Runs on a throw-away SQLite file if DATABASE_URL is not set (the
 target is for PostgreSQL).
 """
@@ -26,6 +28,36 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+def run_in_processes(n_processes: int, n_clients: int, jobs: list, do_one) -> tuple[float, list[float], int]:
+    """Split the jobs over forked processes, each running its share of the client threads."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # children open their own connections
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    per_process = max(1, n_clients // n_processes)
+
+    def child(share):
+        q: queue.Queue = queue.Queue()
+        for job in share:
+            q.put(job)
+        _, latencies, failures = run_clients(per_process, q, do_one)
+        results.put((latencies, failures))
+
+    shares = [jobs[i::n_processes] for i in range(n_processes)]
+    processes = [context.Process(target=child, args=(share,)) for share in shares]
+    started = time.perf_counter()
+    for p in processes:
+        p.start()
+    gathered = [results.get() for _ in processes]
+    for p in processes:
+        p.join()
+    elapsed = time.perf_counter() - started
+    return elapsed, [x for lat, _ in gathered for x in lat], sum(f for _, f in gathered)
 
 
 def run_clients(n_clients: int, jobs: queue.Queue, do_one) -> tuple[float, list[float], int]:
@@ -69,6 +101,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--trades", type=int, default=3000)
     parser.add_argument("--markets", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=4, help="client processes (1: all threads in one)")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="bench-market-")
@@ -76,6 +109,7 @@ def main() -> None:
     os.environ.setdefault("VAR_DIR", tmp)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
     os.environ.setdefault("BAYES_AUTO_REFIT", "0")
+    os.environ.setdefault("DEBUG", "0")
     import django
 
     django.setup()
@@ -114,9 +148,10 @@ def main() -> None:
     total_before = Account.objects.exclude(kind=Account.Kind.MINT).aggregate(s=Sum("balance"))["s"]
 
     rng = random.Random(7)
-    jobs: queue.Queue = queue.Queue()
-    for _ in range(args.trades):
-        jobs.put((rng.choice(users), rng.choice(markets), rng.randrange(2), rng.randint(1, 20) * MICRO, rng.random()))
+    jobs = [
+        (rng.choice(users), rng.choice(markets), rng.randrange(2), rng.randint(1, 20) * MICRO, rng.random())
+        for _ in range(args.trades)
+    ]
 
     def trade(job):
         user, market, outcome, amount, coin = job
@@ -143,16 +178,14 @@ def main() -> None:
             user=user, market_id=market.pk, outcome=outcome, side="buy", amount=amount, idempotency_key=uuid.uuid4().hex
         )
 
-    elapsed, latencies, failures = run_clients(args.clients, jobs, trade)
+    elapsed, latencies, failures = run_in_processes(args.processes, args.clients, jobs, trade)
 
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_bare_insert")
         cursor.execute(
             "CREATE TABLE bench_bare_insert (user_id bigint, market_id bigint, outcome int, shares bigint, cost bigint)"
         )
-    bare_jobs: queue.Queue = queue.Queue()
-    for i in range(args.trades):
-        bare_jobs.put((i, i % args.markets, i % 2, 1000 + i, 500 + i))
+    bare_jobs = [(i, i % args.markets, i % 2, 1000 + i, 500 + i) for i in range(args.trades)]
 
     def bare(job):
         from django.db import transaction
@@ -160,7 +193,7 @@ def main() -> None:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("INSERT INTO bench_bare_insert VALUES (%s, %s, %s, %s, %s)", job)
 
-    bare_elapsed, bare_latencies, bare_failures = run_clients(args.clients, bare_jobs, bare)
+    bare_elapsed, bare_latencies, bare_failures = run_in_processes(args.processes, args.clients, bare_jobs, bare)
 
     negative = Account.objects.exclude(kind__in=[Account.Kind.MINT, Account.Kind.DEBT]).filter(balance__lt=0).count()
     mismatched = sum(
@@ -171,7 +204,10 @@ def main() -> None:
     conserved = Account.objects.exclude(kind=Account.Kind.MINT).aggregate(s=Sum("balance"))["s"] == total_before
     ms = np.array(latencies) * 1000
     bare_ms = np.array(bare_latencies) * 1000
-    print(f"database: {connection.vendor}; {args.clients} clients, {args.markets} markets, {args.trades} trades")
+    print(
+        f"database: {connection.vendor}; {args.clients} clients in {args.processes} processes,"
+        f" {args.markets} markets, {args.trades} trades"
+    )
     for label, seconds, lat, failed in (
         ("trades:", elapsed, ms, failures),
         ("bare insert:", bare_elapsed, bare_ms, bare_failures),

@@ -313,7 +313,9 @@ class TestCostOfTrade:
 
         whole = lmsr.quote_buy_shares(q, b, i, 2 * x).cost
         split = lmsr.quote_buy_shares(q, b, i, x).cost + lmsr.quote_buy_shares(after, b, i, x).cost
-        assert abs(split - whole) <= 1  # one extra trade, at most one extra micro-unit of rounding
+        # One extra trade: at most one more micro-unit of rounding up, plus at most one from the
+        # float-error allowance at prices within ~1e-12 of 1 (rounding always favours the maker).
+        assert 0 <= split - whole <= 2
 
     @SETTINGS
     @given(markets(spread=200.0), st.data())
