@@ -25,5 +25,6 @@ urlpatterns = [
     path("editor/questions/new/", views.editor_question_create, name="editor_question_create"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/", include("webapp.api.urls")),
     path("admin/", admin.site.urls),
 ]
