@@ -1,25 +1,8 @@
-"""The API's settings, imported by ``webapp/settings.py``.
-
-Add to ``webapp/settings.py``::
-
-    INSTALLED_APPS += [                   # or list them inside INSTALLED_APPS
-        "rest_framework",
-        "rest_framework.authtoken",       # has a migration: run ``manage.py migrate``
-        "django_filters",
-        "drf_spectacular",
-        "drf_spectacular_sidecar",        # Swagger UI / Redoc assets served locally (no CDN)
-    ]
-    REST_FRAMEWORK = {...}                # as below
-    SPECTACULAR_SETTINGS = {...}          # as below
-
-and to ``webapp/urls.py``'s ``urlpatterns``::
-
-    path("api/", include("webapp.api.urls")),
+"""The API's settings, imported by ``webapp/settings.py`` (which also lists ``API_APPS``).
 
 The API's views set their authentication, pagination, filtering, schema class and exception
 handler themselves, so these defaults only matter to DRF views elsewhere in the project; they
-are the same values, so every API in the project behaves alike. The test settings
-(``tests/api/settings_api.py``) import the constants below, so they are what the tests ran with.
+are the same values, so every API in the project behaves alike.
 """
 
 API_APPS = [
