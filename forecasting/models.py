@@ -171,6 +171,8 @@ class Prediction(models.Model):
 
     class Meta:
         ordering = ["made_at", "id"]
+        # Granted explicitly to a person, never through a role: exports show pseudonyms otherwise.
+        permissions = [("view_forecaster_identities", "Can see forecasters' identities in data exports")]
         indexes = [models.Index(fields=["question", "forecaster", "made_at"], name="prediction_latest_idx")]
         constraints = [
             models.CheckConstraint(

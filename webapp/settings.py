@@ -164,6 +164,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
+# --- Exports ----------------------------------------------------------------------------------
+# Salt of the forecaster pseudonyms in downloads (HMAC-SHA256 of the user id); falls back to
+# SECRET_KEY in development. Keep it stable: changing it changes every pseudonym.
+EXPORT_FORECASTER_SALT = os.environ.get("EXPORT_FORECASTER_SALT", "")
+
 # --- Leaderboards ------------------------------------------------------------------------------
 # Minimum coverage (sum over questions of the fraction of each question's open period with a
 # standing forecast) before a forecaster is ranked, so one lucky forecast cannot top a board.

@@ -15,6 +15,8 @@ from .settings import STORAGES, env_bool
 if not os.environ.get("SECRET_KEY"):
     raise ImproperlyConfigured("SECRET_KEY must be set in the environment for production.")
 SECRET_KEY = os.environ["SECRET_KEY"]
+if not os.environ.get("EXPORT_FORECASTER_SALT"):
+    raise ImproperlyConfigured("EXPORT_FORECASTER_SALT must be set: it keeps forecaster pseudonyms stable.")
 DEBUG = env_bool("DEBUG", False)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from market import views as market_views
 
-from . import views
+from . import views, views_downloads
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -16,6 +16,11 @@ urlpatterns = [
     path("leaderboard/", views.leaderboard, name="leaderboard"),
     path("forecasters/<str:username>/", views.track_record, name="track_record"),
     path("me/forecasts/", views.my_forecasts, name="my_forecasts"),
+    path("me/download/", views_downloads.download_mine, name="download_mine"),
+    path("downloads/", views_downloads.downloads, name="analyst_downloads"),
+    path("downloads/all/", views_downloads.download_all, name="download_all"),
+    path("downloads/articles/<slug:slug>/", views_downloads.download_article, name="download_article"),
+    path("downloads/questions/<int:pk>/", views_downloads.download_question, name="download_question"),
     path("me/portfolio/", market_views.portfolio, name="portfolio"),
     path("market/leaderboard/", market_views.leaderboard, name="market_leaderboard"),
     path("questions/<int:pk>/market/quote/", market_views.quote, name="market_quote"),

@@ -268,13 +268,7 @@ def test_leaderboard_unknown_article_is_a_400(api):
 # --- links to the downloads -------------------------------------------------------------------------
 
 
-def test_no_download_links_where_the_site_has_no_downloads(api, question):
-    assert api.get(f"/api/v1/questions/{question.pk}/").json()["download_url"] is None
-    assert api.get(f"/api/v1/articles/{question.article.slug}/").json()["download_url"] is None
-
-
-@pytest.mark.urls("tests.api.urls_downloads")
-def test_download_links_where_the_site_has_downloads(api, question):
+def test_questions_and_articles_link_to_their_downloads(api, question):
     url = api.get(f"/api/v1/questions/{question.pk}/").json()["download_url"]
     assert url == f"http://testserver/downloads/questions/{question.pk}/"
     url = api.get(f"/api/v1/articles/{question.article.slug}/").json()["download_url"]

@@ -21,6 +21,7 @@ def test_production_settings_pass_the_deploy_check():
         DJANGO_SETTINGS_MODULE="webapp.settings_production",
         SECRET_KEY="x" * 20 + "a-long-random-production-secret-key-for-the-check",
         ALLOWED_HOSTS="forecasts.example.org",
+        EXPORT_FORECASTER_SALT="a-stable-salt",
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

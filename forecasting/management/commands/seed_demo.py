@@ -19,8 +19,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from forecasting.models import Article, Question
-from market.services import market_sync_with_question
 from forecasting.roles import ANALYSTS, EDITORS, ensure_role_groups
+from market.services import market_sync_with_question
 
 SEED_FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "seed_article.json"
 SEED_ARTICLE_SLUG = "ukraine-talks-kremlin-sees-no-us-breakthrough"
