@@ -3,7 +3,7 @@
 Target (issue 5): >= 200 trades/s on this 2-core machine, zero invariant violations after.
 
     DATABASE_URL=postgres://... .venv/bin/python bench/market_throughput.py \
-        [--clients 32] [--processes 4] [--trades 3000] [--markets 8]
+        [--clients 32] [--processes 2] [--trades 3000] [--markets 8]
 
 The 32 clients are threads spread over a few processes (as web requests are spread over
 gunicorn workers), each with its own database connection, calling the trading service (the
@@ -101,7 +101,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--trades", type=int, default=3000)
     parser.add_argument("--markets", type=int, default=8)
-    parser.add_argument("--processes", type=int, default=4, help="client processes (1: all threads in one)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="client processes, one per core like web workers (1: all threads in one)",
+    )
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="bench-market-")
