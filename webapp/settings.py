@@ -183,8 +183,9 @@ BAYES_REFIT_LEASE_SECONDS = int(os.environ.get("BAYES_REFIT_LEASE_SECONDS", str(
 BAYES_MAX_RHAT = 1.05
 BAYES_MIN_ESS = 100
 BAYES_MAX_DIVERGENCES = 0
-# Resolutions queue a refit of the model; tests turn this off except where they test it.
-BAYES_AUTO_REFIT = env_bool("BAYES_AUTO_REFIT", True)
+# Resolutions queue a refit of the model. Off by default while the model module
+# (forecasting/bayes.py, issue 4) is not in the tree: the refit machinery is, and is tested once it is.
+BAYES_AUTO_REFIT = env_bool("BAYES_AUTO_REFIT", False)
 
 # --- Market --------------------------------------------------------------------------------------
 MARKET_STARTING_GRANT = int(os.environ.get("MARKET_STARTING_GRANT", str(1_000 * 1_000_000)))  # micro-units
