@@ -735,7 +735,7 @@ class _Sink:
         return len(data)
 
     def flush(self) -> None:
-        pass
+        """Nothing is buffered here: written bytes are handed on as they come."""
 
     def take(self) -> bytes:
         data = b"".join(self._parts)
@@ -761,7 +761,7 @@ class _Positioned:
         return self._position
 
     def flush(self) -> None:
-        pass
+        """Nothing is buffered here: written bytes are handed on as they come."""
 
     def close(self) -> None:  # the owner of the underlying stream closes it
         self.closed = True

@@ -364,7 +364,7 @@ def _chunks(items: list, size: int = QUERY_CHUNK) -> Iterator[list]:
 
 
 class _StrictRollback(Exception):
-    pass
+    """Raised inside the import's transaction to roll back a strict or dry run."""
 
 
 def forecasts_import(

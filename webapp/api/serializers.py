@@ -39,7 +39,7 @@ def micro_to_units(micro: int) -> str:
 
 @extend_schema_field(OpenApiTypes.INT64)
 class Int64Field(serializers.IntegerField):
-    pass
+    """An integer documented as int64 in the schema (money in micro-units exceeds int32)."""
 
 
 class MicroUnitsSerializer(serializers.Serializer):

@@ -436,7 +436,8 @@ class QuestionAction(ApiView, generics.GenericAPIView):
     serializer_class = s.NoteSerializer
     error_codes = RESTRICTED
 
-    def act(self, question: Question, actor, data: dict) -> None:
+    def act(self, question: Question, actor, data: dict) -> None:  # pragma: no cover - abstract
+        """Each action calls its question service; subclasses define it."""
         raise NotImplementedError
 
     def post(self, request, pk: int):
