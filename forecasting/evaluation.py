@@ -429,3 +429,23 @@ def format_table(result: dict) -> str:
         lines.append("  ".join([name.ljust(width), *cells]))
     lines.append(f"questions: {result['questions']}")
     return "\n".join(lines)
+
+
+# --- the Bayesian model (forecasting/bayes.py) -----------------------------------------------------
+# It needs forecaster ids and forecast times, so it is not one of aggregation.AGGREGATORS (the app's
+# per-forecast aggregates): the evaluation runs it through its learner hook when it is named.
+from forecasting import bayes  # noqa: E402
+
+LEARNERS["bayes"] = bayes.fit_for_evaluation
+HOOK_ONLY_METHODS = ("bayes",)
+_resolve_registered_methods = resolve_methods
+
+
+def resolve_methods(methods: Iterable[str] | None) -> list[str]:
+    """The methods to run: every registered one and ``bayes`` by default, or those named."""
+    if methods is None:
+        return [*_resolve_registered_methods(None), *HOOK_ONLY_METHODS]
+    chosen = list(dict.fromkeys(m.strip() for m in methods if m.strip()))
+    others = [m for m in chosen if m not in HOOK_ONLY_METHODS]
+    registered = _resolve_registered_methods(others) if others or not chosen else []
+    return [m for m in chosen if m in HOOK_ONLY_METHODS or m in registered]

@@ -19,9 +19,12 @@ def celery_eager(settings):
 
 @pytest.fixture(autouse=True)
 def no_automatic_model_refits(settings):
-    """Resolutions in tests don't fit the Bayesian model unless a test asks for it."""
+    """Resolutions in tests don't fit the Bayesian model unless a test asks for it (the automatic
+    path is tested in tests/forecasting/test_bayesian_service.py); fits are MAP (fast), and test
+    workers (tests/integration) skip the model's warm-up compile."""
     settings.BAYES_AUTO_REFIT = False
     settings.BAYES_FIT_METHOD = "map"
+    settings.BAYES_WORKER_WARM_UP = False
 
 
 @pytest.fixture

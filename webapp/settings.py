@@ -156,6 +156,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A new prefork process compiles the Bayesian model (10-40 s) before it reports in (webapp/celery.py:
+# warm_up_bayes); Celery's default wait of 4 s may kill it ("Timed out waiting for UP message").
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = float(os.environ.get("CELERY_WORKER_PROC_ALIVE_TIMEOUT", "180"))
 
 LOGGING = {
     "version": 1,
@@ -176,16 +179,22 @@ LEADERBOARD_MIN_COVERAGE = float(os.environ.get("LEADERBOARD_MIN_COVERAGE", "3")
 LEADERBOARD_MIN_COVERAGE_ARTICLE = float(os.environ.get("LEADERBOARD_MIN_COVERAGE_ARTICLE", "1.5"))
 
 # --- Bayesian model (forecasting.bayes) ----------------------------------------------------------
-BAYES_FIT_METHOD = os.environ.get("BAYES_FIT_METHOD", "nuts")  # "nuts" (full posterior) or "map"
+# "map" (point estimate, L-BFGS: well under a second on demo-sized data) or "nuts" (full
+# posterior with PyMC: compiles and samples for far longer, so opt in with BAYES_FIT_METHOD=nuts).
+# A worker runs NUTS chains in its own process, never in forked ones (forecasting.bayes_sampling).
+BAYES_FIT_METHOD = os.environ.get("BAYES_FIT_METHOD", "map")
 BAYES_REFIT_DEBOUNCE_SECONDS = float(os.environ.get("BAYES_REFIT_DEBOUNCE_SECONDS", "5"))
 BAYES_AGGREGATE_DEBOUNCE_SECONDS = float(os.environ.get("BAYES_AGGREGATE_DEBOUNCE_SECONDS", "2"))
 BAYES_REFIT_LEASE_SECONDS = int(os.environ.get("BAYES_REFIT_LEASE_SECONDS", str(30 * 60)))
 BAYES_MAX_RHAT = 1.05
 BAYES_MIN_ESS = 100
 BAYES_MAX_DIVERGENCES = 0
-# Resolutions queue a refit of the model. Off by default while the model module
-# (forecasting/bayes.py, issue 4) is not in the tree: the refit machinery is, and is tested once it is.
-BAYES_AUTO_REFIT = env_bool("BAYES_AUTO_REFIT", False)
+# Each Celery worker process compiles the model when it starts (webapp/celery.py).
+BAYES_WORKER_WARM_UP = env_bool("BAYES_WORKER_WARM_UP", True)
+# Resolutions, annulments and un-resolutions queue a refit of the model (debounced, one at a time;
+# see forecasting.services.bayesian). On by default now that forecasting/bayes.py is in the tree
+# (it was off until then); the unit tests turn it off unless a test asks for it (tests/conftest.py).
+BAYES_AUTO_REFIT = env_bool("BAYES_AUTO_REFIT", True)
 
 # --- Market --------------------------------------------------------------------------------------
 MARKET_STARTING_GRANT = int(os.environ.get("MARKET_STARTING_GRANT", str(1_000 * 1_000_000)))  # micro-units

@@ -12,6 +12,8 @@
   queues ``bayes_aggregate_update`` after a short delay: forecasts arriving meanwhile are
   folded into that one update (debounced per question). The update applies the fitted model
   in closed form to the question's latest forecasts: no MCMC on the request path.
+- The model is yes/no only: multiple-choice questions are neither trained on nor given a
+  Bayesian aggregate (no ``bayes`` snapshot, nothing queued).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import traceback
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from ..models import (
@@ -67,7 +70,15 @@ def bayes_refit_request(*, reason: str) -> None:
 
 
 def bayes_training_data():
-    """Every forecast on resolved yes/no questions made before resolution, as ``bayes.ForecastData``."""
+    """Every forecast on resolved yes/no questions made up to its resolution, as ``bayes.ForecastData``.
+
+    One row per forecast, superseded ones included (the model keeps each forecaster's latest per
+    question and counts the earlier ones as revisions; the question's first forecast names its
+    opener). ``seconds_to_resolution`` runs from the forecast to the resolution and
+    ``life_seconds`` from the question's opening (or its first forecast, if earlier) to the
+    resolution. Multiple-choice questions are left out: the model is yes/no only. Returns
+    ``(data, data_through)``, the latter the newest resolution included.
+    """
     from .. import bayes
 
     resolutions = {
@@ -77,7 +88,7 @@ def bayes_training_data():
             question__status=Question.Status.RESOLVED,
             question__question_type=Question.Type.BINARY,
             outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
-        )
+        ).select_related("question")
     }
     rows = (
         Prediction.objects.filter(question_id__in=list(resolutions))
@@ -95,20 +106,38 @@ def bayes_training_data():
         probabilities.append(float(probability))
         seconds.append((resolved_at - made_at).total_seconds())
     outcomes = np.zeros(len(question_index), dtype=int)
+    life = np.zeros(len(question_index))
     for question_id, i in question_index.items():
-        outcomes[i] = int(resolutions[question_id].outcome == Resolution.Outcome.YES)
-    data_through = max((r.resolved_at for r in resolutions.values()), default=None)
+        resolution = resolutions[question_id]
+        outcomes[i] = int(resolution.outcome == Resolution.Outcome.YES)
+        # ForecastData stretches it to the oldest forecast when that came before the opening.
+        life[i] = max((resolution.resolved_at - resolution.question.opens_at).total_seconds(), 0.0)
+    data_through = max((resolutions[q].resolved_at for q in question_index), default=None)
     data = bayes.ForecastData(
         question_index=np.asarray(q_idx, dtype=int),
-        forecaster_key=np.asarray(forecasters),
+        forecaster_key=forecasters,
         probability=np.asarray(probabilities, dtype=float),
         seconds_to_resolution=np.asarray(seconds, dtype=float),
         outcome=outcomes,
+        life_seconds=life,
+        n_questions=len(question_index),
     )
     return data, data_through
 
 
 # --- refits -------------------------------------------------------------------------------------
+
+
+def _stored_fit(run: ModelRun | None):
+    """The run's fit, or None when there is none or an older model version made it."""
+    from .. import bayes
+
+    if run is None or not run.fit:
+        return None
+    try:
+        return bayes.BayesFit.from_dict(run.fit)
+    except ValueError:
+        return None
 
 
 def _progress(run: ModelRun, fraction: float, message: str) -> None:
@@ -160,12 +189,15 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
         data, data_through = bayes_training_data()
         run.n_questions = len(data.outcome)
         run.n_forecasters = len(np.unique(data.forecaster_key)) if len(data.forecaster_key) else 0
-        run.n_forecasts = len(data.probability)
+        run.n_forecasts = len(data.probability)  # every forecast read; the fit's own count replaces it
         run.data_through = data_through
         _progress(run, 0.15, f"Fitting ({run.get_method_display()}) on {run.n_forecasts:,} forecasts")
         previous = bayes_run_in_use()
-        warm = bayes.BayesFit.from_dict(previous.fit) if previous and previous.fit else None
+        warm = _stored_fit(previous)
+        # NUTS runs its chains in this process (bayes_sampling uses one core): a prefork worker
+        # must not fork again.
         fit = bayes.fit(data, method=method, previous=warm)
+        run.n_questions, run.n_forecasters, run.n_forecasts = fit.n_questions, fit.n_forecasters, fit.n_forecasts
         run.diagnostics = fit.diagnostics
         run.fit = fit.to_dict()
         ok, why = _diagnostics_ok(method, fit.diagnostics)
@@ -219,8 +251,17 @@ def bayes_aggregate_schedule(*, state: AggregateState) -> None:
 
 
 @transaction.atomic
-def bayes_aggregate_update(*, question_id: int) -> AggregateSnapshot | None:
-    """Apply the run in use to the question's latest forecasts and store the aggregate with its interval."""
+def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) -> AggregateSnapshot | None:
+    """Apply the run in use to the question's latest forecasts and store the aggregate with its interval.
+
+    Yes/no questions only (None for multiple choice: the model is binary). The resolution date of
+    an unresolved question is unknown, so its close date stands in: each forecast's
+    ``seconds_to_resolution`` runs to the close date, the question's life from its opening to the
+    close date, and the 90% interval is taken now. Once the close date has passed (the question
+    awaits its resolution) the close date still anchors the forecasts' clock (no forecast comes
+    after it) and the interval is taken at the newest forecast: at or past the close the model's
+    "current" probability is the outcome itself, and its interval would span 0-100%.
+    """
     from .aggregates import _Latest
 
     question = Question.objects.select_for_update().get(pk=question_id)
@@ -234,20 +275,34 @@ def bayes_aggregate_update(*, question_id: int) -> AggregateSnapshot | None:
     latest = _Latest.load(state)
     if run is None or not len(latest.forecaster_ids):
         return None
-    from .. import bayes  # imports PyMC: only once a model has been fitted
 
-    fit = bayes.BayesFit.from_dict(run.fit)
-    # For an open question the resolution date is unknown: time to the close date stands in.
-    horizon = question.closes_at.timestamp()
+    now = now or timezone.now()
+    fit = _stored_fit(run)
+    if fit is None:  # made by an older version of the model: the next refit replaces it
+        return None
+    horizon = question.closes_at.timestamp() if question.closes_at else now.timestamp()
+    now_to_close = horizon - now.timestamp()
+    keys = [int(k) for k in latest.forecaster_ids]
+    forecasts = Prediction.objects.filter(question=question)
+    first = forecasts.order_by("made_at", "id").values_list("forecaster_id", flat=True).first()
+    counts = dict(
+        forecasts.order_by().values("forecaster_id").annotate(n=Count("id")).values_list("forecaster_id", "n")
+    )
     p_mean, p_low, p_high = fit.aggregate(
-        latest.forecaster_ids, latest.probabilities[:, 1], np.maximum(horizon - latest.made_at, 0.0)
+        keys,
+        latest.probabilities[:, 1],
+        np.maximum(horizon - latest.made_at, 0.0),
+        life_seconds=max(horizon - question.opens_at.timestamp(), 0.0),
+        now_seconds_to_resolution=now_to_close if now_to_close > 0 else None,
+        opener_key=first,
+        revisions=[max(counts.get(k, 1) - 1, 0) for k in keys],
     )
     return AggregateSnapshot.objects.create(
         question=question,
         method=BAYES_METHOD,
-        at=timezone.now(),
+        at=now,
         probabilities=[round(1 - float(p_mean), 6), round(float(p_mean), 6)],
-        forecasters=len(latest.forecaster_ids),
+        forecasters=len(keys),
         low=round(float(p_low), 6),
         high=round(float(p_high), 6),
         model_run=run,

@@ -61,7 +61,7 @@ class Command(BaseCommand):
             action="store_true",
             help="also report the Brier score averaged over each question's life",
         )
-        parser.add_argument("--methods", help="comma-separated subset of the registered methods")
+        parser.add_argument("--methods", help="comma-separated subset of the methods (default: all, bayes included)")
         parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
     def handle(self, *args, **options) -> None:
