@@ -864,16 +864,30 @@ def _build_model(capacity: int, fast: bool):
             correction = _normal_logp(par[name], means[name], taus[name], pt) - _normal_logp(u, 0.0, 1.0, pt)
             pm.Potential(f"{name}_centring", (c * correction).sum())
         g = _globals_dict(gv, pt)
-        if fast:
-            loglik = fast_loglik_graph(g, gb, gs, par, shared)
-        else:
-            loglik = bayes._loglik_graph(g, gb, gs, par, {**shared, "buckets": _one_block(shared)})
-        pm.Potential("likelihood", loglik)
+        likelihood = fast_loglik_graph if fast else _scan_loglik
+        pm.Potential("likelihood", likelihood(g, gb, gs, par, shared))
     return model
 
 
 def _whitening_identity(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {"g_center": _global_start(values["variance_weights"]), "g_scale": np.eye(_NGV)}
+
+
+def _scan_loglik(g: dict, gb, gs, par: dict, shared: dict):
+    """``bayes._loglik_graph`` itself (the fallback), inside an OpFromGraph so that its scan sees
+    only explicit inputs (a scan would otherwise pull the model's random variables into its loop)."""
+    import pytensor.tensor as pt
+    from pytensor.compile.builders import OpFromGraph
+
+    names = ("x", "forecaster", "f", "z", "prev", "start", "y")
+    g_in = {k: pt.dscalar(k) for k in g}
+    par_in = {k: pt.dvector(k) for k in par}
+    gb_in, gs_in = pt.dvector("gb"), pt.dvector("gs")
+    data_in = {k: shared[k].type() for k in names}
+    out = bayes._loglik_graph(g_in, gb_in, gs_in, par_in, {**data_in, "buckets": _one_block(data_in)})
+    inputs = [*g_in.values(), gb_in, gs_in, *par_in.values(), *data_in.values()]
+    op = OpFromGraph(inputs, [out])
+    return op(*g.values(), gb, gs, *par.values(), *(shared[k] for k in names))
 
 
 def _one_block(shared: dict) -> list:
@@ -1190,8 +1204,9 @@ def _sample(
                 tune=tune,
                 chains=chains,
                 cores=1,  # pm.sample cannot fork inside a daemonic (prefork) worker
+                nuts_sampler="pymc",
                 random_seed=random_seed,
-                progress_bar=False,
+                progressbar=False,
                 compute_convergence_checks=False,
                 target_accept=target_accept,
             )
