@@ -695,9 +695,33 @@ def _flat_inputs(inputs: dict) -> list:
     return flat
 
 
+def likelihood_globals(gv: dict) -> dict:
+    """The likelihood's global tensors (``_loglik_graph``'s ``g``) from the sampled ones (``_GLOBALS``)."""
+    import pytensor.tensor as pt
+
+    return {
+        "m0": gv["m0"],
+        "s0": pt.exp(gv["log_s0"]),
+        "q": pt.exp(gv["log_q"]),
+        "kappa": pt.exp(gv["log_kappa"]),
+        "q_event": pt.exp(gv["log_q_event"]),
+        "omega": pt.exp(gv["log_omega"]),
+    }
+
+
+def _fast_likelihood() -> bool:
+    """Whether the numba Kalman kernel (``bayes_sampling``) computes this module's likelihood."""
+    from forecasting import bayes_sampling
+
+    return bool(bayes_sampling.likelihood_check()["ok"])
+
+
 @functools.cache
-def _map_objective():
-    """Compiled ``theta -> (negative log posterior, gradient)``; built once per process."""
+def _map_objective(fast: bool):
+    """Compiled ``(theta, nf, *data) -> (negative log posterior, gradient)``; built once per process.
+
+    ``fast``: the likelihood by ``bayes_sampling``'s numba kernel (data: ``_map_values``), else by
+    ``_loglik_graph``'s scan (the same function, ~10x slower)."""
     import pytensor
     import pytensor.tensor as pt
 
@@ -709,32 +733,37 @@ def _map_objective():
     gs = theta[_NG + N_COV : _NG + 2 * N_COV]
     o = _NG + 2 * N_COV
     par = {name: theta[o + i * nf : o + (i + 1) * nf] for i, name in enumerate(_FORECASTER_PARAMS)}
-    g = {
-        "m0": gv["m0"],
-        "s0": pt.exp(gv["log_s0"]),
-        "q": pt.exp(gv["log_q"]),
-        "kappa": pt.exp(gv["log_kappa"]),
-        "q_event": pt.exp(gv["log_q_event"]),
-        "omega": pt.exp(gv["log_omega"]),
-    }
-    loglik = _loglik_graph(g, gb, gs, par, inputs)
+    g = likelihood_globals(gv)
+    if fast:
+        from forecasting import bayes_sampling
+
+        blocks = bayes_sampling.block_tensors()
+        loglik = bayes_sampling.fast_loglik_graph(g, gb, gs, par, blocks)
+        data_inputs = [inputs["forecaster"], inputs["z"], *blocks.values()]
+    else:
+        loglik = _loglik_graph(g, gb, gs, par, inputs)
+        data_inputs = _flat_inputs(inputs)
 
     # Hierarchical prior with a Laplace approximation of each forecaster effect: the joint mode of
     # a centred hierarchy sends tau to 0; integrating each effect out (Gaussian approximation with
     # the data's Fisher information h) replaces N(theta_j | mu, tau) by
     # N(theta_j | mu, tau) * sqrt(2 pi / (1 / tau^2 + h_j)), which keeps tau where the data put it.
     fidx, z = inputs["forecaster"], inputs["z"]
-    prec = pt.exp(-2.0 * (par["log_sigma"][fidx] + z.dot(gs)))
     latent_sq = gv["m0"] ** 2 + g["s0"] ** 2 + g["q"]
 
     def per_forecaster(v):
         return pt.inc_subtensor(pt.zeros((nf,))[fidx], v)
 
+    # A forecast's precision is exp(-2 log_sigma_j) * exp(-2 z . gamma_noise): sum the second factor
+    # per forecaster (two scatters, not one per effect).
+    covariate_prec = pt.exp(-2.0 * z.dot(gs))
+    sum_prec = per_forecaster(covariate_prec)
+    forecaster_prec = pt.exp(-2.0 * par["log_sigma"])
     info = {
-        "log_alpha": per_forecaster(prec * pt.exp(2.0 * par["log_alpha"][fidx]) * latent_sq),
-        "bias": per_forecaster(prec),
-        "opener_bias": per_forecaster(prec * z[:, 0]),
-        "log_sigma": per_forecaster(2.0 * pt.ones_like(prec)),
+        "log_alpha": forecaster_prec * pt.exp(2.0 * par["log_alpha"]) * latent_sq * sum_prec,
+        "bias": forecaster_prec * sum_prec,
+        "opener_bias": forecaster_prec * per_forecaster(covariate_prec * z[:, 0]),
+        "log_sigma": 2.0 * per_forecaster(pt.ones_like(covariate_prec)),
     }
     means = {"log_alpha": 0.0, "bias": gv["mu_b"], "opener_bias": 0.0, "log_sigma": gv["mu_s"]}
     taus = {"log_alpha": "log_tau_a", "bias": "log_tau_b", "opener_bias": "log_tau_c", "log_sigma": "log_tau_s"}
@@ -751,7 +780,17 @@ def _map_objective():
     logprior += -0.5 * ((gb / _SLOPE_SD) ** 2).sum() - 0.5 * ((gs / _SLOPE_SD) ** 2).sum()
     objective = -(loglik + logprior)
     grad = pytensor.grad(objective, theta)
-    return pytensor.function([theta, nf, *_flat_inputs(inputs)], [objective, grad], on_unused_input="ignore")
+    return pytensor.function([theta, nf, *data_inputs], [objective, grad], on_unused_input="ignore")
+
+
+def _map_values(layout: _Layout, fast: bool) -> list:
+    """The data arguments of ``_map_objective(fast)``."""
+    if not fast:
+        return _input_values(layout)
+    from forecasting import bayes_sampling
+
+    blocks = bayes_sampling.block_values(layout)
+    return [layout.forecaster, layout.z, *(blocks[name] for name in bayes_sampling.block_tensors())]
 
 
 # --- fitting ---------------------------------------------------------------------------------------
@@ -857,24 +896,35 @@ def _fit_map(data: ForecastData, *, previous: BayesFit | None, max_iterations: i
             )
     bounds = _bounds(nf)
     theta0 = np.clip(theta0, [b[0] for b in bounds], [b[1] for b in bounds])
-    objective = _map_objective()
-    values = _input_values(layout)
+    fast = _fast_likelihood()
+    objective = _map_objective(fast)
+    values = _map_values(layout, fast)
 
     def fun(theta):
         value, grad = objective(theta, nf, *values)
         if not np.isfinite(value):
             return 1e300, np.zeros_like(theta)
-        return float(value), np.asarray(grad, dtype=float)
+        return float(value), np.array(grad, dtype=float)  # a copy: pytensor may reuse its output buffer
+
+    # L-BFGS on u = scale * (theta - theta0): unit curvature along each coordinate at the start
+    # (measured on the bench data: 4x fewer evaluations, and a better optimum, than on theta).
+    scale = _diagonal_scale(fun, theta0, bounds, layout.counts)
+    lower = np.array([b[0] for b in bounds])
+    upper = np.array([b[1] for b in bounds])
+
+    def scaled(u):
+        value, grad = fun(theta0 + u / scale)
+        return value, grad / scale
 
     res = minimize(
-        fun,
-        theta0,
+        scaled,
+        np.zeros_like(theta0),
         jac=True,
         method="L-BFGS-B",
-        bounds=bounds,
+        bounds=list(zip((lower - theta0) * scale, (upper - theta0) * scale, strict=True)),
         options={"maxiter": max_iterations, "maxcor": 30},
     )
-    theta = res.x
+    theta = np.clip(theta0 + res.x / scale, lower, upper)
     population = _population_from_vector(theta)
     forecasters = {
         key: {
@@ -897,8 +947,28 @@ def _fit_map(data: ForecastData, *, previous: BayesFit | None, max_iterations: i
             "iterations": int(res.nit),
             "evaluations": int(res.nfev),
             "neg_log_posterior": float(res.fun),
+            "likelihood": "kalman-numba" if fast else "pytensor-scan",
         },
     )
+
+
+def _diagonal_scale(fun, theta0: np.ndarray, bounds: list, counts: np.ndarray) -> np.ndarray:
+    """Square roots of the objective's curvature along each coordinate at ``theta0`` (at least 1): by
+    finite differences of the gradient for the global parameters, and ``sqrt(forecasts + 4)`` for each
+    forecaster effect (the data's information grows with the forecaster's forecasts)."""
+    n_globals = _NG + 2 * N_COV
+    scale = np.ones_like(theta0)
+    base = fun(theta0)[1]
+    step = 1e-4
+    for i in range(n_globals):
+        moved = theta0.copy()
+        h = step if theta0[i] + step <= bounds[i][1] else -step
+        moved[i] += h
+        curvature = abs((fun(moved)[1][i] - base[i]) / h)
+        scale[i] = math.sqrt(max(curvature, 1.0)) if np.isfinite(curvature) else 1.0
+    per_forecaster = np.sqrt(np.asarray(counts, dtype=float) + 4.0)
+    scale[n_globals:] = np.tile(per_forecaster, len(_FORECASTER_PARAMS))
+    return scale
 
 
 def _fit_nuts(data: ForecastData, *, draws: int, tune: int, chains: int, random_seed: int | None) -> BayesFit:

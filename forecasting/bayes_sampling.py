@@ -76,6 +76,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 _SQRT2 = math.sqrt(2.0)
 LANES = 8  # questions filtered side by side (independent recursions keep the CPU's pipelines full)
 _LOG_EVERY = 8  # filter steps between two logarithms of the running product of prediction variances
+_E_MAX = 1e30  # cap on a forecast's noise variance (see blocked_loglik)
 _TINY = 1e-250  # adjoints below this are flushed to 0 (subnormal arithmetic is slow)
 _FASTMATH = {"contract", "arcp", "nsz", "reassoc"}  # no "nnan"/"ninf": infinities keep their meaning
 _LN2_HI = 6.93147180369123816490e-01
@@ -256,7 +257,9 @@ def blocked_loglik(
         for i in range(n_cells):
             r[i] = _exp(kappa * blogf[base + i])
         for i in range(n_cells):
-            e[i] *= zs[i]
+            # Capped (sd 1e15 on the log-odds: only an optimiser's wild trial step gets there) so
+            # that the running product of _LOG_EVERY prediction variances stays finite.
+            e[i] = min(e[i] * zs[i], _E_MAX)
             r[i] *= q
         g_alpha[:n_cells] = 0.0
         g_beta[:n_cells] = 0.0
@@ -666,19 +669,9 @@ def _split_theta(theta, nf):
     gb, gs = theta[o : o + N_COV], theta[o + N_COV : o + 2 * N_COV]
     o += 2 * N_COV
     par = {name: theta[o + i * nf : o + (i + 1) * nf] for i, name in enumerate(_FORECASTER_PARAMS)}
-    return _globals_dict(gv, pt), gb, gs, par
+    return bayes.likelihood_globals(gv), gb, gs, par
 
 
-def _globals_dict(gv: dict, pt) -> dict:
-    """The likelihood's globals from the sampled ones (as ``bayes._map_objective`` builds them)."""
-    return {
-        "m0": gv["m0"],
-        "s0": pt.exp(gv["log_s0"]),
-        "q": pt.exp(gv["log_q"]),
-        "kappa": pt.exp(gv["log_kappa"]),
-        "q_event": pt.exp(gv["log_q_event"]),
-        "omega": pt.exp(gv["log_omega"]),
-    }
 
 
 # --- the compiled model, one per process and capacity ---------------------------------------------
@@ -863,7 +856,7 @@ def _build_model(capacity: int, fast: bool):
             par[name] = pm.Deterministic(name, c * centred_value + (1.0 - c) * (means[name] + taus[name] * u))
             correction = _normal_logp(par[name], means[name], taus[name], pt) - _normal_logp(u, 0.0, 1.0, pt)
             pm.Potential(f"{name}_centring", (c * correction).sum())
-        g = _globals_dict(gv, pt)
+        g = bayes.likelihood_globals(gv)
         likelihood = fast_loglik_graph if fast else _scan_loglik
         pm.Potential("likelihood", likelihood(g, gb, gs, par, shared))
     return model
