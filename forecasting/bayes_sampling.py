@@ -662,16 +662,12 @@ def _run_likelihood_check() -> dict[str, Any]:
 
 def _split_theta(theta, nf):
     """The model's parameters as slices of one vector (the MAP's layout)."""
-    import pytensor.tensor as pt
-
     gv = {name: theta[i] for i, name in enumerate(bayes._GLOBAL_NAMES)}
     o = bayes._NG
     gb, gs = theta[o : o + N_COV], theta[o + N_COV : o + 2 * N_COV]
     o += 2 * N_COV
     par = {name: theta[o + i * nf : o + (i + 1) * nf] for i, name in enumerate(_FORECASTER_PARAMS)}
     return bayes.likelihood_globals(gv), gb, gs, par
-
-
 
 
 # --- the compiled model, one per process and capacity ---------------------------------------------
@@ -1137,11 +1133,13 @@ def _result(trace: dict[str, np.ndarray], layout: _Layout, data: ForecastData, *
     """A ``BayesFit`` of posterior means (over chains and draws) of the model's parameters."""
     nf = len(layout.keys)
     population = _population_from_vector(np.asarray(trace["theta"]).mean(axis=(0, 1)))
-    params = {name: np.asarray(trace[name])[..., :nf].mean(axis=(0, 1)) for name in _FORECASTER_PARAMS}
-    forecasters = {
-        key: {**{name: float(params[name][j]) for name in _FORECASTER_PARAMS}, "n_forecasts": int(layout.counts[j])}
-        for j, key in enumerate(layout.keys)
-    }
+    draws = np.stack([np.asarray(trace[name])[..., :nf] for name in _FORECASTER_PARAMS], axis=-1)
+    params = draws.mean(axis=(0, 1))
+    # Posterior sds from the draws; a point estimate (one draw) takes the Laplace approximation's.
+    sds = (
+        draws.std(axis=(0, 1)) if draws.shape[0] * draws.shape[1] > 1 else bayes.laplace_sds(population, params, layout)
+    )
+    forecasters = bayes.forecaster_records(layout, params, sds)
     return BayesFit(
         population=population,
         forecasters=forecasters,

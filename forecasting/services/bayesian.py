@@ -256,11 +256,10 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
 
     Yes/no questions only (None for multiple choice: the model is binary). The resolution date of
     an unresolved question is unknown, so its close date stands in: each forecast's
-    ``seconds_to_resolution`` runs to the close date, the question's life from its opening to the
-    close date, and the 90% interval is taken now. Once the close date has passed (the question
-    awaits its resolution) the close date still anchors the forecasts' clock (no forecast comes
-    after it) and the interval is taken at the newest forecast: at or past the close the model's
-    "current" probability is the outcome itself, and its interval would span 0-100%.
+    ``seconds_to_resolution`` runs to the close date and the question's life from its opening to the
+    close date (once the close date has passed, no forecast comes after it). The 90% interval is
+    that of the probability over the uncertainty in these forecasters' parameters
+    (``BayesFit.aggregate``).
     """
     from .aggregates import _Latest
 
@@ -281,7 +280,6 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
     if fit is None:  # made by an older version of the model: the next refit replaces it
         return None
     horizon = question.closes_at.timestamp() if question.closes_at else now.timestamp()
-    now_to_close = horizon - now.timestamp()
     keys = [int(k) for k in latest.forecaster_ids]
     forecasts = Prediction.objects.filter(question=question)
     first = forecasts.order_by("made_at", "id").values_list("forecaster_id", flat=True).first()
@@ -293,7 +291,6 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
         latest.probabilities[:, 1],
         np.maximum(horizon - latest.made_at, 0.0),
         life_seconds=max(horizon - question.opens_at.timestamp(), 0.0),
-        now_seconds_to_resolution=now_to_close if now_to_close > 0 else None,
         opener_key=first,
         revisions=[max(counts.get(k, 1) - 1, 0) for k in keys],
     )

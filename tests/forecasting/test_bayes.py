@@ -6,12 +6,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.special import expit
 
 from forecasting import bayes, evaluation
 
 DAY = 86400.0
-# Forecasters: (bias, log noise sd) on the log-odds scale. "sharp" is clearly better than "sloppy".
+# Forecasters: (bias, log noise sd) on the model's (probit) scale. "sharp" is clearly better than "sloppy".
 FORECASTERS = {"sharp": (0.0, math.log(0.3)), "sloppy": (0.0, math.log(2.5))} | {
     f"crowd{i}": (0.2, math.log(1.0)) for i in range(8)
 }
@@ -39,7 +38,7 @@ def simulate(rng, n_questions, forecasters=FORECASTERS, per_question=(3, 7)):
             x = latent + bias + rng.normal(0.0, math.exp(log_sigma))
             rows["q"].append(i)
             rows["key"].append(key)
-            rows["p"].append(float(np.clip(expit(x), 0.001, 0.999)))
+            rows["p"].append(float(np.clip(bayes.scale_to_probability(x), 0.001, 0.999)))
             rows["t"].append(f * life)
         latent += rng.normal(0.0, math.sqrt(pop["q"] * clock[-1] ** pop["kappa"]))
         outcomes.append(int(latent > 0))
@@ -90,6 +89,11 @@ def test_newcomer_gets_the_population_prior(map_fit):
         "bias": pop["mu_b"],
         "opener_bias": 0.0,
         "log_sigma": pop["mu_s"],
+        # a newcomer's uncertainty is the population's spread
+        "log_alpha_sd": pop["tau_a"],
+        "bias_sd": pop["tau_b"],
+        "opener_bias_sd": pop["tau_c"],
+        "log_sigma_sd": pop["tau_s"],
     }
     population_only = bayes.BayesFit(population=pop, forecasters={})
     args = ([0.8], [3 * DAY])
@@ -113,12 +117,26 @@ def test_aggregate_is_a_probability_inside_its_interval(map_fit, probabilities):
     n = len(probabilities)
     keys = [*list(FORECASTERS)[:n]]
     t = np.linspace(60, 20, n) * DAY
-    mean, low, high = map_fit.aggregate(
-        keys, probabilities, t, life_seconds=90 * DAY, now_seconds_to_resolution=10 * DAY
-    )
+    mean, low, high = map_fit.aggregate(keys, probabilities, t, life_seconds=90 * DAY)
     assert 0 < low <= mean <= high < 1
     # Only an aggregate at the display bounds (0.1% / 99.9%) may have an interval of zero width.
     assert low < high or low == high == mean in bayes.OUTPUT_CLIP
+    # The same forecasts give the same interval (fixed draws: a stored aggregate can be reproduced).
+    assert map_fit.aggregate(keys, probabilities, t, life_seconds=90 * DAY) == (mean, low, high)
+
+
+def test_interval_is_narrower_for_forecasters_with_a_record_than_for_newcomers(map_fit):
+    """The interval is the aggregate's uncertainty from what the model knows about the forecasters:
+    the crowd's 250-question record pins their parameters down; newcomers have only the prior."""
+    t, life = np.array([20.0, 15.0, 10.0]) * DAY, 30 * DAY
+    p = [0.7, 0.75, 0.8]
+    known = map_fit.aggregate(["crowd0", "crowd1", "crowd2"], p, t, life_seconds=life)
+    unknown = map_fit.aggregate(["new0", "new1", "new2"], p, t, life_seconds=life)
+    assert known[1] < known[0] < known[2] and unknown[1] < unknown[0] < unknown[2]
+    assert known[2] - known[1] < unknown[2] - unknown[1]
+    for key in ("crowd0", "sharp"):
+        record = map_fit.forecaster_parameters(key)
+        assert 0 < record["bias_sd"] < map_fit.population["tau_b"]
 
 
 def test_aggregate_handles_many_forecasts_and_no_forecast(map_fit):

@@ -407,7 +407,6 @@ def test_the_aggregate_runs_to_the_close_date_with_the_opener_and_revisions(fitt
     assert call["keys"] == [unskilled.pk, skilled.pk] and call["p"] == [0.4, 0.75]
     assert call["seconds"] == pytest.approx([28 * DAY, 22 * DAY])  # to the close date
     assert call["life_seconds"] == pytest.approx(30 * DAY)  # opening to close date
-    assert call["now_seconds_to_resolution"] == pytest.approx(20 * DAY)
     assert call["opener_key"] == unskilled.pk  # made the question's first forecast
     assert call["revisions"] == [0, 1]
 
@@ -424,14 +423,12 @@ def test_a_question_past_its_close_date_keeps_a_useful_interval(fitted, monkeypa
     snapshot = services.bayes_aggregate_update(question_id=question.pk, now=now)
     (call,) = spy.calls
     assert call["seconds"] == pytest.approx([9 * DAY, 4 * DAY])  # still to the close date
-    assert call["now_seconds_to_resolution"] is None  # the interval as of the newest forecast
     assert snapshot.low < snapshot.probability_yes < snapshot.high
-    # Taken at the close date instead, the "current" probability would be the outcome itself: 0-100%.
+    assert snapshot.high - snapshot.low < 0.5  # not 0-100%: the forecasters' records pin it down
+    # Two newcomers with the same forecasts: the model knows less, the interval is wider.
     fit = bayes.BayesFit.from_dict(snapshot.model_run.fit)
-    _, at_close_low, at_close_high = fit.aggregate(
-        call["keys"], call["p"], call["seconds"], life_seconds=call["life_seconds"], now_seconds_to_resolution=0.0
-    )
-    assert snapshot.high - snapshot.low < at_close_high - at_close_low
+    _, low, high = fit.aggregate(["new-a", "new-b"], call["p"], call["seconds"], life_seconds=call["life_seconds"])
+    assert snapshot.high - snapshot.low < high - low
 
 
 def test_multiple_choice_questions_get_no_bayesian_aggregate(fitted, monkeypatch, django_capture_on_commit_callbacks):
