@@ -167,10 +167,6 @@ def run_default(args) -> bool:
             f" (first compile {map_compile:.1f} s)",
             flush=True,
         )
-    t0 = time.perf_counter()
-    mode = bayes_sampling.fit_mode(data)
-    mode_s = time.perf_counter() - t0
-    print(f"posterior mode (bayes_sampling.fit_mode): {mode_s:.1f} s, {mode.diagnostics['iterations']} iterations")
 
     naive_s, naive = math.nan, {}
     if not args.skip_naive:
@@ -186,7 +182,6 @@ def run_default(args) -> bool:
         f"  {'<= 20':>8}"
     )
     print(f"{'point estimate: bayes.fit(method=map)':<44}{map_s:>10.1f}  {'':>9}  {'':>8}  {'<= 2':>8}")
-    print(f"{'point estimate: bayes_sampling.fit_mode':<44}{mode_s:>10.1f}")
     if naive:
         print(
             f"{'naive PyMC model, plain pm.sample()':<44}{naive_s:>10.1f}  {naive['max_rhat']:>9.3f}"

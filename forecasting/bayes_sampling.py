@@ -22,9 +22,8 @@ how to sample it fast (issue 4: 2,000 forecasters x 500 questions x 100,000 fore
 - Diagnostics: arviz's rank-normalised split R-hat and bulk ESS over every model parameter,
   computed for all at once (``_rank_diagnostics``) and the worst ones by arviz itself.
 
-``fit_mode`` is a point estimate on the same machinery for data too large for ``bayes.fit``'s MAP.
 ``fast_loglik_graph`` with ``block_tensors``/``block_values`` can stand in for ``bayes._loglik_graph``
-in any pytensor graph (the MAP objective, for one).
+in any pytensor graph (``bayes``'s MAP objective uses it).
 """
 
 from __future__ import annotations
@@ -1095,36 +1094,6 @@ def fit_nuts(data: ForecastData, *, draws: int, tune: int, chains: int, random_s
         **extra,
         "compile_seconds": compiled.seconds if fresh else 0.0,
         "sampling_seconds": sampling_seconds,
-    }
-    return result
-
-
-def fit_mode(data: ForecastData, *, max_iterations: int = 1000) -> BayesFit:
-    """A point estimate fast enough for very large data (``_estimate``: L-BFGS on the numba likelihood,
-    the hierarchical scales set to the spread of the effects between rounds). ``method="map"``;
-    ``diagnostics["estimator"]`` says which point estimate it is (``bayes.fit``'s MAP integrates the
-    forecaster effects out of the hierarchy with a Laplace approximation instead)."""
-    started = time.monotonic()
-    layout, capacity, compiled, values, fresh = _prepare(data)
-    if compiled.nutpie_model is None:
-        raise RuntimeError("fit_mode needs nutpie (the numba-compiled model)")
-    with _LOCK:
-        point = _Point(compiled, values)
-        res = _estimate(point, values, max_iterations)
-        expanded = point.expanded(res.x)
-    trace = {name: np.asarray(value)[None, None] for name, value in expanded.items() if name in compiled.stored}
-    result = _result(trace, layout, data, method="map")
-    result.duration_seconds = time.monotonic() - started
-    result.diagnostics = {
-        "estimator": "mode given the scales (L-BFGS, scales from the effects' spread)",
-        "converged": res.converged,
-        "message": res.message,
-        "iterations": res.iterations,
-        "evaluations": point.evaluations,
-        "neg_log_posterior": res.neg_log_posterior,
-        "likelihood": "kalman-numba" if compiled.fast else "pytensor-scan",
-        "capacity": capacity,
-        "compile_seconds": compiled.seconds if fresh else 0.0,
     }
     return result
 

@@ -1,0 +1,72 @@
+"""The fast likelihood behind the Bayesian fits (forecasting/bayes_sampling.py): the numba Kalman
+kernel must compute exactly the model's likelihood (bayes._loglik_graph), value and gradient,
+wherever an optimiser or a sampler may take it."""
+
+import math
+
+import numpy as np
+import pytest
+
+from forecasting import bayes, bayes_sampling
+from tests.forecasting.synthetic import DAY, FORECASTERS, simulate
+
+
+@pytest.fixture(scope="module")
+def small_layout():
+    data = simulate(np.random.default_rng(3), 30, per_question=(3, 6))
+    return bayes._layout(data)
+
+
+def _point(layout, rng, spread=0.3):
+    nf = len(layout.keys)
+    globals_ = bayes._vector_from_population(bayes.default_population())
+    return np.r_[globals_ + rng.normal(0, spread, len(globals_)), rng.normal(0, spread, 4 * nf)]
+
+
+def test_the_kernel_matches_the_models_likelihood_and_gradient():
+    check = bayes_sampling._run_likelihood_check()
+    assert check["ok"], check
+    assert check["value_error"] < 1e-9 and check["grad_error"] < 1e-8
+
+
+def test_the_map_objective_is_the_same_on_the_kernel_and_on_the_scan(small_layout):
+    nf = len(small_layout.keys)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        theta = _point(small_layout, rng)
+        fast = bayes._map_objective(True)(theta, nf, *bayes._map_values(small_layout, True))
+        slow = bayes._map_objective(False)(theta, nf, *bayes._map_values(small_layout, False))
+        assert float(fast[0]) == pytest.approx(float(slow[0]), rel=1e-10)
+        np.testing.assert_allclose(fast[1], slow[1], rtol=1e-7, atol=1e-7)
+
+
+def test_the_kernel_stays_finite_at_the_edge_of_the_optimisers_box(small_layout):
+    """An L-BFGS trial step can land on the bounds (noise slopes at +5 on every covariate): the
+    objective must stay finite there, or the line search stalls at its first step."""
+    nf = len(small_layout.keys)
+    bounds = bayes._bounds(nf)
+    theta = np.array([hi for _, hi in bounds])
+    value, grad = bayes._map_objective(True)(theta, nf, *bayes._map_values(small_layout, True))
+    assert math.isfinite(float(value)) and np.all(np.isfinite(grad))
+
+
+def test_a_cold_map_fit_moves_far_from_its_start():
+    data = simulate(np.random.default_rng(8), 120)
+    result = bayes.fit(data, method="map")
+    assert result.diagnostics["likelihood"] == "kalman-numba"
+    assert result.diagnostics["converged"] and result.diagnostics["iterations"] > 20
+    # The sharp forecaster's noise is found well below the sloppy one's (truth: 0.3 vs 2.5).
+    sharp, sloppy = result.forecasters["sharp"], result.forecasters["sloppy"]
+    assert sharp["log_sigma"] < sloppy["log_sigma"] - 0.5
+    # Posterior sds come with every fitted forecaster, smaller than the population's spread.
+    for record in (sharp, sloppy):
+        assert 0 < record["log_sigma_sd"] < result.population["tau_s"]
+
+
+def test_a_nuts_fit_stores_posterior_sds_from_its_draws():
+    data = simulate(np.random.default_rng(11), 12, forecasters=dict(list(FORECASTERS.items())[:5]), per_question=(3, 4))
+    result = bayes.fit(data, method="nuts", draws=40, tune=40, chains=2, random_seed=2)
+    record = result.forecasters["sharp"]
+    assert all(record[f"{name}_sd"] > 0 for name in bayes._FORECASTER_PARAMS)
+    _, low, high = result.aggregate(["sharp"], [0.8], [5 * DAY], life_seconds=10 * DAY)
+    assert low < high
