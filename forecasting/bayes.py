@@ -667,10 +667,11 @@ def _loglik_graph(g: dict, gb, gs, par: dict, inputs: dict):
     k = len(nodes)
     for idx, mask, last, y in inputs["buckets"]:
         nq = y.shape[0]
-        (ms, vs, lls), _ = pytensor.scan(
+        ms, vs, lls = pytensor.scan(
             step,
             sequences=[xe[idx], ae[idx], be[idx], ee[idx], de[idx], mask],
             outputs_info=[pt.zeros((nq, k)) + g["m0"], pt.zeros((nq, k)) + g["s0"] ** 2, pt.zeros((nq, k))],
+            return_updates=False,
         )
         z_out = (2 * y - 1)[:, None] * ms[-1] / pt.sqrt(vs[-1] + r[last][:, None] * scale)
         per_node = log_weight + FORECAST_WEIGHT * lls[-1] + _log_ndtr(z_out)

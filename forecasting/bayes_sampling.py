@@ -971,10 +971,14 @@ def _estimate(point: _Point, values: dict[str, np.ndarray], max_iterations: int,
     sl = point.slice_of("s")
     center = values["g_center"]
     x = np.zeros(point.n_dim)
-    iterations, res, unset = 0, None, list(_SCALE_NAMES.values())
+    # A scale whose effects are all non-centred has no such singularity: it is left free (and set).
+    free = {scale for i, scale in enumerate(_SCALE_NAMES.values()) if not values["centred"][i].any()}
+    iterations, res, unset = 0, None, [scale for scale in _SCALE_NAMES.values() if scale not in free]
     for round_ in range(rounds):
         bounds = [(None, None)] * point.n_dim
         for name in _SCALE_NAMES.values():
+            if name in free:
+                continue
             i = sl.start + _I[name]
             bounds[i] = (x[i], x[i])
         res = minimize(
