@@ -194,8 +194,8 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
         _progress(run, 0.15, f"Fitting ({run.get_method_display()}) on {run.n_forecasts:,} forecasts")
         previous = bayes_run_in_use()
         warm = _stored_fit(previous)
-        # NUTS runs its chains in this process (bayes_sampling uses one core): a prefork worker
-        # must not fork again.
+        # NUTS runs its chains in this process, as threads (nutpie): a prefork worker must not
+        # fork again.
         fit = bayes.fit(data, method=method, previous=warm)
         run.n_questions, run.n_forecasters, run.n_forecasts = fit.n_questions, fit.n_forecasters, fit.n_forecasts
         run.diagnostics = fit.diagnostics
