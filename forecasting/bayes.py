@@ -182,21 +182,25 @@ class ForecastData:
         order = self.ordered()
         q = self.question_index[order]
         keys = self.forecaster_key[order]
-        pair: dict[tuple[int, Hashable], list[int]] = {}
-        for position, (qq, key) in enumerate(zip(q.tolist(), keys, strict=True)):
-            pair.setdefault((qq, key), []).append(position)
-        latest = np.array(sorted(rows[-1] for rows in pair.values()), dtype=np.int64)
+        codes = _key_codes(keys)
+        # A (question, forecaster) pair's rows are consecutive once sorted by pair, oldest first.
+        pair = q * (int(codes.max()) + 1 if len(codes) else 1) + codes
+        by_pair = np.lexsort((np.arange(len(pair)), pair))
+        sorted_pair = pair[by_pair]
+        is_last = np.r_[sorted_pair[1:] != sorted_pair[:-1], True] if len(pair) else np.zeros(0, bool)
+        latest = np.sort(by_pair[is_last])
         if self.revisions is not None:
             revisions = self.revisions[order][latest]
         else:
-            counts = {k: len(rows) for k, rows in pair.items()}
-            revisions = np.array([counts[(q[i], keys[i])] - 1 for i in latest.tolist()], dtype=float)
+            _, inverse, counts = np.unique(pair, return_inverse=True, return_counts=True)
+            revisions = (counts[inverse] - 1)[latest].astype(float)
         if self.opener is not None:
             opener = self.opener[order][latest]
         else:
             first = np.r_[True, q[1:] != q[:-1]] if len(q) else np.zeros(0, bool)
-            first_key = {int(qq): keys[i] for i, qq in enumerate(q.tolist()) if first[i]}
-            opener = np.array([keys[i] == first_key[int(q[i])] for i in latest.tolist()], dtype=bool)
+            first_code = np.full(self.n_questions, -1, dtype=np.int64)
+            first_code[q[first]] = codes[first]
+            opener = codes[latest] == first_code[q[latest]]
         return ForecastData(
             question_index=q[latest],
             forecaster_key=keys[latest],
@@ -208,6 +212,15 @@ class ForecastData:
             revisions=revisions,
             n_questions=self.n_questions,
         )
+
+
+def _key_codes(keys: np.ndarray, with_keys: bool = False):
+    """Integer codes of forecaster keys, numbered in order of first appearance (and the keys)."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(pd.Series(keys, dtype=object), sort=False)
+    codes = codes.astype(np.int64)
+    return (codes, uniques.tolist()) if with_keys else codes
 
 
 def _clock(seconds_to_resolution: np.ndarray, life_seconds: np.ndarray | float) -> np.ndarray:
@@ -576,8 +589,7 @@ def _layout(data: ForecastData) -> _Layout:
     order = np.arange(data.n_forecasts)  # standing() rows are ordered
     q = data.question_index[order]
     keys_sorted = data.forecaster_key[order]
-    uniq: dict[Hashable, int] = {}
-    forecaster = np.array([uniq.setdefault(k, len(uniq)) for k in keys_sorted], dtype=np.int64)
+    forecaster, uniq = _key_codes(keys_sorted, with_keys=True)
     n = len(order)
     counts = np.bincount(q, minlength=data.n_questions)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
@@ -610,7 +622,7 @@ def _layout(data: ForecastData) -> _Layout:
         z=z,
         prev=prev,
         buckets=buckets,
-        keys=list(uniq),
+        keys=uniq,
         counts=np.bincount(forecaster, minlength=len(uniq)),
     )
 
