@@ -1127,15 +1127,19 @@ def warm_up() -> float:
     """Compile the MAP objective (pytensor's C code, cached on disk) and run it on a tiny data set,
     so that a worker's first real fit does not pay for compilation. Returns the seconds it took."""
     started = time.monotonic()
+    _fit_map(warm_up_data(), previous=None, max_iterations=5)
+    return time.monotonic() - started
+
+
+def warm_up_data() -> ForecastData:
+    """A tiny resolved data set (4 forecasters, 3 forecasts on each of 10 questions) for warm-ups."""
     rng = np.random.default_rng(0)
     n_questions, per_question = MIN_TRAINING_QUESTIONS, 3
     q = np.repeat(np.arange(n_questions), per_question)
-    data = ForecastData(
+    return ForecastData(
         question_index=q,
         forecaster_key=[f"warm-up-{i % 4}" for i in range(len(q))],
         probability=rng.uniform(0.1, 0.9, size=len(q)),
         seconds_to_resolution=np.tile([3.0, 2.0, 1.0], n_questions) * 86400.0,
         outcome=rng.integers(0, 2, size=n_questions),
     )
-    _fit_map(data, previous=None, max_iterations=5)
-    return time.monotonic() - started

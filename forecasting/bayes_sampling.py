@@ -1281,16 +1281,7 @@ def warm_up(n_forecasters: int = MIN_CAPACITY) -> float:
     calls, on a tiny data set, so that a worker's first fit compiles nothing. numba's and pytensor's
     caches on disk make a later process's warm-up faster. Returns the seconds it took."""
     started = time.monotonic()
-    rng = np.random.default_rng(0)
-    n_questions, per_question = bayes.MIN_TRAINING_QUESTIONS, 3
-    q = np.repeat(np.arange(n_questions), per_question)
-    data = ForecastData(
-        question_index=q,
-        forecaster_key=[f"warm-up-{i % 4}" for i in range(len(q))],
-        probability=rng.uniform(0.1, 0.9, size=len(q)),
-        seconds_to_resolution=np.tile([3.0, 2.0, 1.0], n_questions) * 86400.0,
-        outcome=rng.integers(0, 2, size=n_questions),
-    )
+    data = bayes.warm_up_data()
     fit_nuts(data, draws=5, tune=5, chains=1, random_seed=0)
     compiled = _compiled(_capacity(n_forecasters))
     if compiled.nutpie_model is not None:  # the point functions compile on their first call
