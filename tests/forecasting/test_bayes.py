@@ -45,12 +45,10 @@ def test_newcomer_gets_the_population_prior(map_fit):
     assert map_fit.forecaster_parameters("never-seen") == {
         "log_alpha": 0.0,
         "bias": pop["mu_b"],
-        "opener_bias": 0.0,
         "log_sigma": pop["mu_s"],
         # a newcomer's uncertainty is the population's spread
         "log_alpha_sd": pop["tau_a"],
         "bias_sd": pop["tau_b"],
-        "opener_bias_sd": pop["tau_c"],
         "log_sigma_sd": pop["tau_s"],
     }
     population_only = bayes.BayesFit(population=pop, forecasters={})
@@ -116,14 +114,14 @@ def test_prefix_scan_filter_matches_the_sequential_kalman_filter(map_fit):
         q_event=0.2,
     )
     n = 37
-    par = rng.normal(0, 0.3, (n, 4))
+    par = rng.normal(0, 0.3, (n, 3))
     x = rng.normal(0, 2, n)
     f = np.sort(rng.uniform(0, 1, n))[::-1]
     z = bayes._covariates(rng.uniform(size=n) < 0.2, np.arange(n), rng.integers(0, 3, n), f, f * 1e7)
     out = bayes._filter(pop, par, x, f, z)
     alpha = np.exp(par[:, 0])
-    beta = par[:, 1] + z[:, 0] * par[:, 2] + z @ np.array(pop["gamma_bias"])
-    e = np.exp(2 * (par[:, 3] + z @ np.array(pop["gamma_noise"])))
+    beta = par[:, 1] + z @ np.array(pop["gamma_bias"])
+    e = np.exp(2 * (par[:, 2] + z @ np.array(pop["gamma_noise"])))
     r = pop["q"] * f ** pop["kappa"]
     m, v, loglik = pop["m0"], pop["s0"] ** 2, 0.0
     for k in range(n):

@@ -20,7 +20,8 @@ def small_layout():
 def _point(layout, rng, spread=0.3):
     nf = len(layout.keys)
     globals_ = bayes._vector_from_population(bayes.default_population())
-    return np.r_[globals_ + rng.normal(0, spread, len(globals_)), rng.normal(0, spread, 4 * nf)]
+    effects = rng.normal(0, spread, len(bayes._FORECASTER_PARAMS) * nf)
+    return np.r_[globals_ + rng.normal(0, spread, len(globals_)), effects]
 
 
 def test_the_kernel_matches_the_models_likelihood_and_gradient():
@@ -70,3 +71,23 @@ def test_a_nuts_fit_stores_posterior_sds_from_its_draws():
     assert all(record[f"{name}_sd"] > 0 for name in bayes._FORECASTER_PARAMS)
     _, low, high = result.aggregate(["sharp"], [0.8], [5 * DAY], life_seconds=10 * DAY)
     assert low < high
+
+
+def test_partial_centring_moves_the_sampler_not_the_parameters():
+    """NUTS samples each forecaster's log alpha partially centred, by how much its data inform it:
+    changing coordinates must leave every model parameter where it was."""
+    data = simulate(np.random.default_rng(5), 40, per_question=(3, 6))
+    layout, _, compiled, values, _ = bayes_sampling._prepare(data)
+    nf = len(layout.keys)
+    point = bayes_sampling._Point(compiled, values)
+    x = np.random.default_rng(1).normal(0.0, 0.3, point.n_dim)
+    before = point.expanded(x)
+    moved = bayes_sampling._partial_centring(point, x, values, layout)
+    after = bayes_sampling._Point(compiled, values).expanded(moved)
+    np.testing.assert_allclose(after["theta"], before["theta"])
+    for name in bayes._FORECASTER_PARAMS:
+        np.testing.assert_allclose(after[name][:nf], before[name][:nf], atol=1e-12)
+    centring = values["centred"][bayes._FORECASTER_PARAMS.index("log_alpha"), :nf]
+    assert np.all((centring > 0) & (centring < 1))
+    # The more forecasts inform a forecaster's scale, the more centred it is sampled.
+    assert np.corrcoef(layout.counts, centring)[0, 1] > 0.5
