@@ -221,7 +221,7 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
     bm = np.empty(lanes)
     bv = np.empty(lanes)
     bll = np.empty(lanes)
-    g_par = np.zeros((nfc, 3))  # d/d (la, bias, ls), one row per forecaster
+    g_par = np.zeros(3 * nfc)  # d/d (la, bias, ls) of forecaster j at 3j, 3j + 1, 3j + 2
     g_gb = np.zeros(ncov)
     g_gs = np.zeros(ncov)
     g_scale = np.zeros(nk)
@@ -396,10 +396,14 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
             g_q += gr
             g_kappa += gr * blogf[base + i]
             g_e[i] *= 2.0 * e[i]
-            j = bf[base + i]
-            g_par[j, 0] += g_alpha[i] * alpha[i]
-            g_par[j, 1] += g_beta[i]
-            g_par[j, 2] += g_e[i]
+            g_alpha[i] *= alpha[i]
+        # the scatter to the forecasters in a loop of its own: the one above then vectorises (10% of
+        # the kernel's time)
+        for i in range(n_cells):
+            j = 3 * bf[base + i]
+            g_par[j] += g_alpha[i]
+            g_par[j + 1] += g_beta[i]
+            g_par[j + 2] += g_e[i]
         for c in range(ncov):
             sb = 0.0
             ss = 0.0
@@ -416,8 +420,7 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
     head[3] = g_q / q
     head[4] = g_kappa
     head[5] = g_qe
-    g_par = np.ascontiguousarray(g_par.T)
-    return head, g_par[0].copy(), g_par[1].copy(), g_par[2].copy(), g_gb, g_gs, g_scale
+    return head, g_par[0::3].copy(), g_par[1::3].copy(), g_par[2::3].copy(), g_gb, g_gs, g_scale
 
 
 # --- the likelihood as a pytensor Op --------------------------------------------------------------
