@@ -60,6 +60,7 @@ keyword arguments (their defaults).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import math
 from collections.abc import Callable, Iterable
@@ -431,13 +432,56 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-# --- the Bayesian model (forecasting/bayes.py) -----------------------------------------------------
-# It needs forecaster ids and forecast times, so it is not one of aggregation.AGGREGATORS (the app's
-# per-forecast aggregates): the evaluation runs it through its learner hook when it is named.
-from forecasting import bayes  # noqa: E402
+# --- methods that need forecaster ids and forecast times ------------------------------------------
+# The Bayesian model (forecasting/bayes.py) and the skill-weighted log-odds mean
+# (forecasting/weighted_logodds.py) are not aggregation.AGGREGATORS (the app's per-forecast
+# aggregates): the evaluation runs them through their learner hooks.
+from forecasting import bayes, weighted_logodds  # noqa: E402
+
+
+def _weighting_rows(history: QuestionHistory, records: weighted_logodds.TrackRecords) -> dict[str, np.ndarray]:
+    made = np.asarray(history.made_at, dtype=float)
+    return {
+        "p": history.probabilities[:, 1],
+        "age_days": (made.max() - made) / _DAY if len(made) else made,
+        "days_to_resolution": (history.resolved_at - made) / _DAY,
+        "brier": records.brier(history.forecaster_ids),
+    }
+
+
+def _skill_weighted_aggregate(
+    weighting: weighted_logodds.Weighting, records: weighted_logodds.TrackRecords, history: QuestionHistory
+) -> np.ndarray:
+    rows = _weighting_rows(history, records)
+    p = weighted_logodds.combine(rows["p"], rows["age_days"], rows["days_to_resolution"], rows["brier"], weighting)
+    return np.array([1.0 - p, p])
+
+
+def fit_skill_weighted_logodds(training: list[QuestionHistory]) -> dict:
+    """Learner of ``skill_weighted_logodds`` (``forecasting.weighted_logodds``): each training
+    question is weighted with the track records as they stood before it resolved (questions that
+    resolved at the same moment do not see each other), and the aggregate of a question uses the
+    records of every training question."""
+    records = weighted_logodds.TrackRecords()
+    rows, outcomes = [], []
+    i = 0
+    while i < len(training):
+        j = i
+        while j < len(training) and training[j].resolved_at == training[i].resolved_at:
+            j += 1
+        for history in training[i:j]:
+            rows.append(_weighting_rows(history, records))
+            outcomes.append(history.outcome_index)
+        for history in training[i:j]:
+            records.add(list(history.forecaster_ids), history.probabilities[:, 1], history.outcome_index)
+        i = j
+    weighting = weighted_logodds.fit_weighting(rows, outcomes)
+    return {AGGREGATE_HOOK: functools.partial(_skill_weighted_aggregate, weighting, records), "weighting": weighting}
+
 
 LEARNERS["bayes"] = bayes.fit_for_evaluation
-HOOK_ONLY_METHODS = ("bayes",)
+LEARNERS["skill_weighted_logodds"] = fit_skill_weighted_logodds
+HOOK_ONLY_METHODS = ("skill_weighted_logodds", "bayes")
 _resolve_registered_methods = resolve_methods
 
 

@@ -296,7 +296,7 @@ def test_command_json_output_shape(tmp_path):
     result = json.loads(out)
     assert set(result) == {"questions", "methods"}
     assert result["questions"] == 2
-    assert list(result["methods"]) == [*aggregation.AGGREGATORS, "bayes"]
+    assert list(result["methods"]) == [*aggregation.AGGREGATORS, *evaluation.HOOK_ONLY_METHODS]
     for scores in result["methods"].values():
         assert set(scores) == {"brier", "log", "ece"}
         assert all(isinstance(v, float) for v in scores.values())
