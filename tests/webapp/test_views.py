@@ -251,3 +251,18 @@ def test_resolve_form_rejects_an_option_of_another_question(editor_client):
     response = editor_client.post(reverse("question_resolve", args=[question.pk]), {"outcome": str(stranger.pk)})
     assert response.status_code == 400
     assert not question.resolutions.exists()
+
+
+@pytest.mark.django_db
+def test_editor_model_runs_page_reads_well(editor_client):
+    from forecasting.models import ModelRun
+
+    ModelRun.objects.create(
+        method="map", status="succeeded", duration_seconds=0.025, n_questions=1, n_forecasters=3, n_forecasts=3
+    )
+    ModelRun.objects.create(
+        method="nuts", status="failed", duration_seconds=34.7, n_questions=500, n_forecasters=2000, n_forecasts=1
+    )
+    html = editor_client.get(reverse("editor_model_runs")).content.decode()
+    assert "25 ms" in html and "34.7 s" in html  # a fast fit does not read as "0.0 s"
+    assert "1 question<br>" in html and "3 forecasters" in html and "500 questions" in html and "1 forecast<" in html
