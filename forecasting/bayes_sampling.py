@@ -682,8 +682,9 @@ def _capacity(n_forecasters: int) -> int:
 def _centring(layout: _Layout, capacity: int) -> dict[str, np.ndarray]:
     """How the sampler places each forecaster effect (any choice gives the same posterior):
 
-    ``centred`` (4, capacity): 1.0 where the effect is sampled centred (the forecaster's data pin it
-    down), 0.0 where non-centred (few forecasts, or a padding slot). ``zbar`` (capacity, N_COV): the
+    ``centred`` (3, capacity): 1.0 where the effect is sampled centred (the forecaster's data pin it
+    down), 0.0 where non-centred (few forecasts, or a padding slot); ``fit_nuts`` later replaces the
+    log alpha row by partial centrings in [0, 1] (``_partial_centring``). ``zbar`` (capacity, N_COV): the
     forecaster's mean covariates; ``zbar_mean`` (2, N_COV): their mean over the centred forecasters,
     for the bias and the log noise. A centred bias is sampled as ``bias_j + zbar_j . gamma_bias`` (what
     the forecaster's forecasts measure) and ``mu_b`` as ``mu_b + zbar_mean . gamma_bias``, and the
@@ -789,7 +790,8 @@ def _build_model(capacity: int, fast: bool):
     """The model of ``bayes`` (same likelihood, same priors as the MAP's) with ``capacity`` forecaster
     slots, its data in ``pm.Data`` containers, in coordinates chosen for NUTS.
 
-    The sampler moves in a unit-Jacobian shear of the model's parameters, so that the posterior has
+    The sampler moves in a shear of the model's parameters (unit Jacobian, except for the partially
+    centred log alpha, whose Jacobian is in its potential), so that the posterior has
     no long thin ridges (each one found by sampling without the shear):
 
     - a centred bias is sampled as ``u_j = bias_j + zbar_j . gamma_bias + alpha_j m0'`` (what the

@@ -462,6 +462,7 @@ def fit_skill_weighted_logodds(training: list[QuestionHistory]) -> dict:
     question is weighted with the track records as they stood before it resolved (questions that
     resolved at the same moment do not see each other), and the aggregate of a question uses the
     records of every training question."""
+    training = sorted(training, key=lambda h: h.resolved_at)  # stable: ties keep their order
     records = weighted_logodds.TrackRecords()
     rows, outcomes = [], []
     i = 0

@@ -30,6 +30,7 @@ from scipy.optimize import minimize
 CLIP = (0.01, 0.99)
 SHRINK_QUESTIONS = 5.0  # a record counts as this many extra questions at the population's mean Brier
 DEFAULT_BRIER = 0.25  # the population's mean before anything has resolved (a 50% forecast)
+_MIN_BRIER = (CLIP[0]) ** 2  # the best record possible: every forecast at the clip and right
 _BOUNDS = ((-3.0, 10.0), (-1.0, 2.0), (-1.0, 4.0), (math.log(0.5), math.log(4.0)))  # see _as_vector
 
 
@@ -64,7 +65,7 @@ def _log_weights(v: np.ndarray, age_days, days_to_resolution, brier) -> np.ndarr
     return (
         -np.asarray(age_days) * math.log(2.0) / np.exp(v[0])
         - v[1] * np.log1p(np.asarray(days_to_resolution))
-        - v[2] * np.log(np.asarray(brier))
+        - v[2] * np.log(np.maximum(np.asarray(brier), _MIN_BRIER))
     )
 
 
@@ -93,8 +94,10 @@ def fit_weighting(
 
     ``questions[i]`` holds arrays ``p`` (P(YES)), ``age_days``, ``days_to_resolution`` and ``brier``
     (each forecaster's record when the question was aggregated); ``outcomes[i]`` is 0 or 1."""
+    keep = [i for i, q in enumerate(questions) if len(q["p"])]  # a question without forecasts says nothing
+    questions, outcomes = [questions[i] for i in keep], [outcomes[i] for i in keep]
     sizes = np.array([len(q["p"]) for q in questions], dtype=np.int64)
-    if len(questions) == 0 or sizes.sum() == 0:
+    if len(questions) == 0:
         return Weighting()
     index = np.repeat(np.arange(len(questions)), sizes)
     x = _logit(np.concatenate([q["p"] for q in questions]))
@@ -114,6 +117,8 @@ def fit_weighting(
         return float(np.mean(np.logaddexp(0.0, -margin)))  # -log sigmoid(margin)
 
     v0 = _as_vector(start or Weighting(half_life_days=365.0))
+    if not math.isfinite(loss(np.clip(v0, *np.array(_BOUNDS).T))):
+        raise ValueError("the weighting's loss is not finite at its start: check the inputs")
     result = minimize(loss, v0, method="L-BFGS-B", bounds=_BOUNDS)
     return _from_vector(result.x)
 
@@ -143,7 +148,8 @@ class TrackRecords:
 
     def add(self, forecasters: Sequence[Hashable], probabilities_yes: ArrayLike, outcome: int) -> None:
         """Records one resolved question: each forecaster's (latest) forecast and the outcome."""
-        scores = (np.clip(np.asarray(probabilities_yes, dtype=float), 0.0, 1.0) - float(outcome)) ** 2
+        # scored as ``combine`` reads them (clipped): a 100% forecast that came true scores 1e-4, not 0
+        scores = (np.clip(np.asarray(probabilities_yes, dtype=float), *CLIP) - float(outcome)) ** 2
         for f, s in zip(forecasters, scores, strict=True):
             self._sum[f] = self._sum.get(f, 0.0) + float(s)
             self._count[f] = self._count.get(f, 0) + 1

@@ -93,3 +93,21 @@ def test_walk_forward_records_only_use_questions_resolved_earlier(tmp_path, monk
     scores = result["methods"]
     assert scores["skill_weighted_logodds"]["brier"] < scores["logodds_mean"]["brier"]
     assert math.isfinite(scores["skill_weighted_logodds"]["ece"])
+
+
+def test_perfect_records_keep_the_weights_finite():
+    # Everything recorded so far was a correct 0% or 100%: the records are at the clip's Brier, not
+    # 0, and the weighting can still be fitted and applied.
+    records = wl.TrackRecords()
+    records.add(["a", "b"], [1.0, 1.0], 1)
+    brier = records.brier(["a", "b", "new"])
+    assert np.all(brier > 0)
+    p = wl.combine([1.0, 0.2], [0, 0], [1, 1], brier[:2], wl.Weighting(skill=2.0))
+    assert 0 < p < 1
+    questions, outcomes = _questions(100, np.random.default_rng(1))
+    questions[0]["brier"] = np.zeros(2)  # a record of exactly 0 from elsewhere: floored, not log(0)
+    questions.append(
+        {"p": np.zeros(0), "age_days": np.zeros(0), "days_to_resolution": np.zeros(0), "brier": np.zeros(0)}
+    )
+    outcomes.append(1)
+    assert wl.fit_weighting(questions, outcomes).skill > 0.5
