@@ -43,6 +43,7 @@ from typing import Any
 
 import numba
 import numpy as np
+from scipy.special import ndtri
 
 from forecasting import bayes
 from forecasting.bayes import (
@@ -235,9 +236,15 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
         base = boffset[b]
         n_cells = boffset[b + 1] - base
         length = n_cells // lanes
+        # Block views, indexed by loop counters: numba then knows the index is not negative and
+        # skips its wraparound check on every access (15% of the kernel's time).
+        bxb = bx[base : base + n_cells]
+        bfb = bf[base : base + n_cells]
+        blogfb = blogf[base : base + n_cells]
+        bactb = bactive[base : base + n_cells]
         # A: per-cell quantities
         for i in range(n_cells):
-            j = bf[base + i]
+            j = bfb[i]
             alpha[i] = ea[j]
             beta[i] = bias[j]
             e[i] = es[j]
@@ -245,14 +252,15 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
         for c in range(ncov):
             gbc = gb[c]
             gsc = gs[c]
+            zrow = bz[c, base : base + n_cells]
             for i in range(n_cells):
-                zc = bz[c, base + i]
+                zc = zrow[i]
                 beta[i] += zc * gbc
                 zs[i] += zc * gsc
         for i in range(n_cells):
             zs[i] = _exp(2.0 * zs[i])
         for i in range(n_cells):
-            r[i] = _exp(kappa * blogf[base + i])
+            r[i] = _exp(kappa * blogfb[i])
         for i in range(n_cells):
             # Capped (sd 1e15 on the log-odds: only an optimiser's wild trial step gets there) so
             # that the running product of _LOG_EVERY prediction variances stays finite.
@@ -265,8 +273,12 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
         g_rc[:n_cells] = 0.0
         for i in range(lanes):
             d[i] = 0.0
-        for i in range(lanes, n_cells):
-            d[i] = (max(r[i - lanes] - r[i], 0.0) + q_event) * bactive[base + i]
+        # cell i + lanes is the next forecast of cell i's question: views keep the indices plain
+        d_next = d[lanes:n_cells]
+        r_next = r[lanes:n_cells]
+        act_next = bactb[lanes:n_cells]
+        for i in range(n_cells - lanes):
+            d_next[i] = (max(r[i] - r_next[i], 0.0) + q_event) * act_next[i]
         for ln in range(lanes):
             c = bcount[b * lanes + ln]
             r_last[ln] = r[(c - 1) * lanes + ln] if c > 0 else 0.0
@@ -285,14 +297,14 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
                         ll[ln] -= 0.5 * math.log(prod[ln])
                         prod[ln] = 1.0
                 for ln in range(lanes):
-                    i = row + ln
-                    act = bactive[base + i]
+                    i = np.uint64(row + ln)  # unsigned: no wraparound check
+                    act = bactb[i]
                     vv = v[ln] + d[i] * sc
                     a = alpha[i]
                     s = a * a * vv + e[i]
                     inv = 1.0 / s
                     mm = m[ln]
-                    inn = bx[base + i] - a * mm - beta[i]
+                    inn = bxb[i] - a * mm - beta[i]
                     M[k, i] = mm
                     VV[k, i] = vv
                     gain = act * vv * a * inv
@@ -348,14 +360,14 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
             for jj in range(length - 1, -1, -1):
                 row = jj * lanes
                 for ln in range(lanes):
-                    i = row + ln
-                    act = bactive[base + i]
+                    i = np.uint64(row + ln)  # unsigned: no wraparound check
+                    act = bactb[i]
                     a = alpha[i]
                     vv = VV[k, i]
                     s = a * a * vv + e[i]
                     inv = 1.0 / s
                     mm = M[k, i]
-                    inn = bx[base + i] - a * mm - beta[i]
+                    inn = bxb[i] - a * mm - beta[i]
                     ga = act * a * inv  # d gain / d vv
                     bml = bm[ln]
                     bvl = bv[ln]
@@ -386,29 +398,33 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
         # D: to the parameters
         for i in range(lanes):
             tmp[i] = 0.0
-        for i in range(lanes, n_cells):
-            gd = g_d[i] * bactive[base + i]
+        tmp_next = tmp[lanes:n_cells]
+        gd_next = g_d[lanes:n_cells]
+        for i in range(n_cells - lanes):
+            gd = gd_next[i] * act_next[i]
             g_qe += gd
-            tmp[i] = gd if r[i - lanes] - r[i] >= 0.0 else 0.0
+            tmp_next[i] = gd if r[i] - r_next[i] >= 0.0 else 0.0
+        for i in range(n_cells - lanes):  # d(i + lanes) moves with r(i)
+            g_rc[i] += tmp_next[i]
         for i in range(n_cells):
-            shifted = tmp[i + lanes] if i + lanes < n_cells else 0.0
-            gr = (g_rc[i] + shifted - tmp[i]) * r[i]
+            gr = (g_rc[i] - tmp[i]) * r[i]
             g_q += gr
-            g_kappa += gr * blogf[base + i]
+            g_kappa += gr * blogfb[i]
             g_e[i] *= 2.0 * e[i]
             g_alpha[i] *= alpha[i]
         # the scatter to the forecasters in a loop of its own: the one above then vectorises (10% of
         # the kernel's time)
         for i in range(n_cells):
-            j = 3 * bf[base + i]
+            j = 3 * bfb[i]
             g_par[j] += g_alpha[i]
             g_par[j + 1] += g_beta[i]
             g_par[j + 2] += g_e[i]
         for c in range(ncov):
             sb = 0.0
             ss = 0.0
+            zrow = bz[c, base : base + n_cells]
             for i in range(n_cells):
-                zc = bz[c, base + i]
+                zc = zrow[i]
                 sb += g_beta[i] * zc
                 ss += g_e[i] * zc
             g_gb[c] += sb
@@ -1239,16 +1255,14 @@ def _rhat_ess(trace: dict[str, np.ndarray], nf: int) -> tuple[float, float]:
 def _rank_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """arviz's rank-normalised split R-hat (bulk and tail) and bulk ESS of every column of
     ``draws`` (chains, draws, parameters), vectorised over the parameters."""
-    from scipy import stats
-
     chains, n_draws, p = draws.shape
     half = n_draws // 2
     split = np.concatenate([draws[:, :half], draws[:, n_draws - half :]], axis=0)  # (2 chains, half, p)
 
     def z_scale(x):
         flat = x.reshape(-1, p)
-        rank = stats.rankdata(flat, method="average", axis=0)
-        return stats.norm.ppf((rank - 0.375) / (flat.shape[0] + 0.25)).reshape(x.shape)
+        rank = _average_ranks(np.ascontiguousarray(flat.T)).T
+        return ndtri((rank - 0.375) / (flat.shape[0] + 0.25)).reshape(x.shape)
 
     def rhat(x):
         n = x.shape[1]
@@ -1261,6 +1275,21 @@ def _rank_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     folded = np.abs(split - np.median(split.reshape(-1, p), axis=0))
     r = np.maximum(rhat(z), rhat(z_scale(folded))) if chains > 1 else np.full(p, np.nan)  # arviz: 2+ chains
     return r, _ess(z)
+
+
+def _average_ranks(rows: np.ndarray) -> np.ndarray:
+    """``scipy.stats.rankdata(rows, method="average", axis=1)``, one sort per row: draws rarely tie,
+    so only rows with ties go through rankdata (4x faster on a fit's 6,000 parameters)."""
+    from scipy import stats
+
+    order = np.argsort(rows, axis=1)
+    n = rows.shape[1]
+    rank = np.empty(rows.shape)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(1.0, n + 1.0), rows.shape), axis=1)
+    tied = (np.diff(np.take_along_axis(rows, order, axis=1), axis=1) == 0).any(axis=1)
+    if tied.any():
+        rank[tied] = stats.rankdata(rows[tied], method="average", axis=1)
+    return rank
 
 
 def _ess(x: np.ndarray) -> np.ndarray:

@@ -91,3 +91,24 @@ def test_partial_centring_moves_the_sampler_not_the_parameters():
     assert np.all((centring > 0) & (centring < 1))
     # The more forecasts inform a forecaster's scale, the more centred it is sampled.
     assert np.corrcoef(layout.counts, centring)[0, 1] > 0.5
+
+
+def test_vectorised_diagnostics_equal_arviz():
+    """A run is failed on its max r-hat and min ESS: the vectorised formulas must give arviz's figures,
+    including for tied and constant draws."""
+    import arviz as az
+
+    rng = np.random.default_rng(4)
+    draws = rng.normal(size=(2, 120, 12))
+    draws[1, :, 0] += 1.5  # chains that disagree
+    draws[:, :, 1] = np.cumsum(draws[:, :, 1], axis=1)  # a sticky chain
+    draws[:, :, 2] = np.round(draws[:, :, 2])  # ties
+    draws[:, :, 3] = 2.0  # constant
+    rhat, ess = bayes_sampling._rank_diagnostics(draws)
+    expected_rhat = np.asarray(az.rhat(draws, chain_axis=0, draw_axis=1))
+    expected_ess = np.asarray(az.ess(draws, chain_axis=0, draw_axis=1, method="bulk"))
+    live = slice(0, 3), slice(4, None)
+    for part in live:
+        np.testing.assert_allclose(rhat[part], expected_rhat[part], rtol=1e-10)
+        np.testing.assert_allclose(ess[part], expected_ess[part], rtol=1e-10)
+    assert rhat[0] > 1.1 and rhat[4] < 1.05
