@@ -37,6 +37,7 @@ import os
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -1242,7 +1243,11 @@ def _rhat_ess(trace: dict[str, np.ndarray], nf: int) -> tuple[float, float]:
     columns = [np.asarray(trace["theta"])]
     columns += [np.asarray(trace[name])[..., :nf] for name in _FORECASTER_PARAMS]
     stacked = np.concatenate([c.reshape(c.shape[0], c.shape[1], -1) for c in columns], axis=-1)
-    rhat, ess = _rank_diagnostics(stacked)
+    # The parameters in two halves on two threads: numpy's sorts, FFTs and ufuncs release the GIL.
+    halves = np.array_split(np.arange(stacked.shape[-1]), 2)
+    with ThreadPoolExecutor(max_workers=len(halves)) as pool:
+        parts = list(pool.map(lambda cols: _rank_diagnostics(stacked[..., cols]), halves))
+    rhat, ess = np.concatenate([part[0] for part in parts]), np.concatenate([part[1] for part in parts])
     worst_rhat = np.argsort(-np.nan_to_num(rhat, nan=np.inf))[:5]
     worst_ess = np.argsort(np.nan_to_num(ess, nan=-np.inf))[:5]
     with warnings.catch_warnings():
