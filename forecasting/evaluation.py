@@ -477,7 +477,7 @@ def fit_skill_weighted_logodds(training: list[QuestionHistory]) -> dict:
             records.add(list(history.forecaster_ids), history.probabilities[:, 1], history.outcome_index)
         i = j
     weighting = weighted_logodds.fit_weighting(rows, outcomes)
-    return {AGGREGATE_HOOK: functools.partial(_skill_weighted_aggregate, weighting, records), "weighting": weighting}
+    return {AGGREGATE_HOOK: functools.partial(_skill_weighted_aggregate, weighting, records)}
 
 
 LEARNERS["bayes"] = bayes.fit_for_evaluation
