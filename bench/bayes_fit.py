@@ -5,7 +5,7 @@ forecasts, the full posterior (NUTS) <= 20 s and the point estimate (MAP) <= 2 s
 plain ``pm.sample()`` on a naively written PyMC model of the same data, measured in the same run;
 with ``--large``, 20,000 x 5,000 x 1,000,000 in <= 5 minutes and <= 4 GB peak RSS (the MAP point estimate).
 
-    .venv/bin/python bench/bayes_fit.py [--draws 500 --tune 100] [--naive-draws 1000 | --skip-naive]
+    .venv/bin/python bench/bayes_fit.py [--draws 500 --tune N] [--naive-draws 1000 | --skip-naive]
     .venv/bin/python bench/bayes_fit.py --large
 
 Fit times are warm: the models are compiled first, as a worker does at start (``warm_up``); the
@@ -228,7 +228,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=500)
     parser.add_argument("--forecasts", type=int, default=100_000)
     parser.add_argument("--draws", type=int, default=500, help="NUTS draws per chain")
-    parser.add_argument("--tune", type=int, default=100, help="NUTS tuning draws per chain (chains start at the mode)")
+    parser.add_argument(
+        "--tune", type=int, default=None, help="NUTS tuning draws per chain (default: the fit's, 40 from the mode)"
+    )
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--naive-draws", type=int, default=1000, help="tune and draws of the naive pm.sample()")
     parser.add_argument(

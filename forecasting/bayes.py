@@ -873,7 +873,7 @@ def fit(
     method: str = "map",
     previous: BayesFit | None = None,
     draws: int = 500,
-    tune: int = 500,
+    tune: int | None = None,
     chains: int = 2,
     random_seed: int | None = 0,
     max_iterations: int = 3000,
@@ -1022,7 +1022,7 @@ def _diagonal_scale(fun, theta0: np.ndarray, bounds: list, counts: np.ndarray) -
     return scale
 
 
-def _fit_nuts(data: ForecastData, *, draws: int, tune: int, chains: int, random_seed: int | None) -> BayesFit:
+def _fit_nuts(data: ForecastData, *, draws: int, tune: int | None, chains: int, random_seed: int | None) -> BayesFit:
     """Full posterior with NUTS (``forecasting.bayes_sampling``)."""
     from forecasting import bayes_sampling
 

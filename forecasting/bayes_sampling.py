@@ -29,6 +29,7 @@ in any pytensor graph (``bayes``'s MAP objective uses it).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -67,7 +68,16 @@ MIN_CAPACITY = 64  # forecaster slots of the smallest compiled model
 CENTRE_MIN_FORECASTS = 10  # a forecaster effect is centred when this many forecasts inform it
 TARGET_ACCEPT = 0.6  # data-rich fits (measured on the bench data: fewer leapfrog steps, no divergence)
 TARGET_ACCEPT_SPARSE = 0.9  # sparse data: funnels in the hierarchy want small steps
-INIT_ITERATIONS = 300  # L-BFGS iterations towards the posterior mode before sampling
+# Chains started at the mode (data-rich fits), in coordinates of about unit scale (``_effect_whitening``,
+# ``_whitening``); measured on the bench data (2,000 x 500 x 100,000):
+START_OFFSET = 1.0  # each coordinate starts one (Laplace) sd from the mode, up or down at random
+INITIAL_STEP = 0.25  # the step size NUTS settles at there (nutpie's default start, 0.1, costs deep early trees)
+# 15 leapfrog steps at most: the draws take 15 (a U-turn at step ~0.24); deeper trees came only in the warm-up
+MAX_TREE_DEPTH = 4
+TUNE_FROM_MODE = 40  # tuning draws from the mode (with 80 and without the unit scales, one seed in two failed r-hat)
+TUNE_FROM_PRIOR = 500
+_DIAGNOSTIC_CHUNK = 512  # parameters per task of _rhat_ess
+INIT_ITERATIONS = 120  # L-BFGS iterations towards the mode before sampling (a start: the warm-up does the rest)
 _TAUS = {"log_alpha": "tau_a", "bias": "tau_b", "log_sigma": "tau_s"}
 
 
@@ -191,9 +201,9 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
     m0, v0, q, kappa, q_event = glob[0], glob[1], glob[2], glob[3], glob[4]
     ea = np.empty(nfc)
     es = np.empty(nfc)
-    for j in range(nfc):
-        ea[j] = math.exp(la[j])
-        es[j] = math.exp(2.0 * ls[j])
+    for j in range(nfc):  # _exp: vectorised (libm's exp is called one value at a time)
+        ea[j] = _exp(la[j])
+        es[j] = _exp(2.0 * ls[j])
     cells = 0
     for b in range(nb):
         cells = max(cells, boffset[b + 1] - boffset[b])
@@ -269,11 +279,7 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
             # that the running product of _LOG_EVERY prediction variances stays finite.
             e[i] = min(e[i] * zs[i], _E_MAX)
             r[i] *= q
-        g_alpha[:n_cells] = 0.0
-        g_beta[:n_cells] = 0.0
-        g_e[:n_cells] = 0.0
-        g_d[:n_cells] = 0.0
-        g_rc[:n_cells] = 0.0
+        g_rc[:n_cells] = 0.0  # (g_alpha, g_beta, g_e, g_d: set by the reverse pass's first node)
         for i in range(lanes):
             d[i] = 0.0
         # cell i + lanes is the next forecast of cell i's question: views keep the indices plain
@@ -362,6 +368,7 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
                     g_scale[k] += bv[ln] * r_last[ln]
                     bll[ln] = w * fw
             gsc = 0.0
+            keep = k > 0  # the first node sets the cell gradients, the others add to them
             for jj in range(length - 1, -1, -1):
                 row = jj * lanes
                 for ln in range(lanes):
@@ -384,13 +391,19 @@ def blocked_loglik(la, bias, ls, gb, gs, glob, scale, log_weight, fw, bx, bf, bz
                     bs = (bvl * ga * a * vv * vv - bgain * ga * vv + blll * (0.5 * inn * inn * inv - 0.5)) * inv
                     ba -= binn * mm
                     bm_new = bml - binn * a
-                    g_beta[i] -= binn
                     ba += bs * 2.0 * a * vv
                     bvv += bs * a * a
-                    g_d[i] += bvv * sc
                     gsc += bvv * d[i]
-                    g_alpha[i] += ba
-                    g_e[i] += bs
+                    if keep:
+                        g_beta[i] -= binn
+                        g_d[i] += bvv * sc
+                        g_alpha[i] += ba
+                        g_e[i] += bs
+                    else:
+                        g_beta[i] = -binn
+                        g_d[i] = bvv * sc
+                        g_alpha[i] = ba
+                        g_e[i] = bs
                     # adjoints shrink by the filter's gain at every step: flush them to 0 before they
                     # turn subnormal (slow arithmetic), a change below 1e-250 in any gradient
                     bm[ln] = bm_new * (abs(bm_new) > _TINY)
@@ -475,7 +488,8 @@ def _kalman_op_class():
         def make_node(self, *inputs):
             floats = [pt.as_tensor_variable(v).astype("float64") for v in inputs[:n_params]]
             data = [pt.as_tensor_variable(v) for v in inputs[n_params:]]
-            data = [v.astype("int64") if "int" in v.dtype else v.astype("float64") for v in data]
+            # integers as they come (pm.Data keeps them as int32): a cast would copy them at every call
+            data = [v if "int" in v.dtype else v.astype("float64") for v in data]
             return Apply(self, floats + data, [pt.dvector() for _ in range(7)])
 
         def perform(self, node, inputs, outputs):
@@ -860,18 +874,22 @@ def _build_model(capacity: int, fast: bool):
         par = {}
         for i, name in enumerate(_FORECASTER_PARAMS):
             # centred (c = 1): theta_j = u_j (sheared); non-centred: theta_j = mu + tau u_j
-            u = pm.Normal(f"{name}_u", 0.0, 1.0, shape=capacity)
+            # The sampler moves v, a per-slot affine map of u (``u_center``, ``u_scale``: data, constant
+            # Jacobian); ``_effect_whitening`` sets them so that v has about unit scale at the mode.
+            v = pm.Flat(f"{name}_u", shape=capacity)
+            u = shared["u_center"][i] + shared["u_scale"][i] * v
+            pm.Potential(f"{name}_u_prior", _normal_logp(u, 0.0, 1.0, pt).sum())
             c = shared["centred"][i]
             if name == "log_alpha":
                 # Partially centred (Papaspiliopoulos et al. 2003): theta_j = tau^(1 - w_j) u_j, with w_j
                 # the share of the effect's posterior precision that comes from the data
                 # (``_partial_centring``, stored as c = w); w = 1 is centred, w = 0 non-centred, and between the two
                 # u_j is about independent of tau a posteriori. Jacobian: tau^(1 - w_j).
-                par[name] = pm.Deterministic(name, taus[name] ** (1.0 - c) * u)
+                # tau^(1 - w) as exp((1 - w) log tau): a pow per slot and gradient was 2% of a gradient
+                log_tau = gv[f"log_{_TAUS[name]}"]
+                par[name] = pm.Deterministic(name, pt.exp((1.0 - c) * log_tau) * u)
                 correction = (
-                    _normal_logp(par[name], 0.0, taus[name], pt)
-                    + (1.0 - c) * pt.log(taus[name])
-                    - _normal_logp(u, 0.0, 1.0, pt)
+                    _normal_logp(par[name], 0.0, taus[name], pt) + (1.0 - c) * log_tau - _normal_logp(u, 0.0, 1.0, pt)
                 )
                 pm.Potential(f"{name}_centring", correction.sum())
                 continue
@@ -890,7 +908,13 @@ def _build_model(capacity: int, fast: bool):
 
 
 def _whitening_identity(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {"g_center": _global_start(values["variance_weights"]), "g_scale": np.eye(_NGV)}
+    capacity = values["centred"].shape[1]
+    return {
+        "g_center": _global_start(values["variance_weights"]),
+        "g_scale": np.eye(_NGV),
+        "u_center": np.zeros((len(_FORECASTER_PARAMS), capacity)),
+        "u_scale": np.ones((len(_FORECASTER_PARAMS), capacity)),
+    }
 
 
 def _scan_loglik(g: dict, gb, gs, par: dict, shared: dict):
@@ -1059,6 +1083,34 @@ def _partial_centring(point: _Point, x: np.ndarray, values: dict[str, np.ndarray
     return moved
 
 
+def _effect_whitening(point: _Point, x: np.ndarray, values: dict[str, np.ndarray], layout: _Layout) -> np.ndarray:
+    """Sets ``values["u_center"]`` and ``values["u_scale"]`` to each forecaster effect's coordinate
+    at the point estimate ``x`` and its Laplace posterior sd there (``bayes.laplace_sds``, carried
+    through the centring), and returns ``x`` in the new coordinates (0 for every effect: the same
+    parameter values). ``point`` holds ``values`` with the identity map.
+
+    Why: nutpie starts its mass matrix from the gradient at the first point, which is right only for
+    coordinates of about unit scale; a centred effect's scale is its posterior sd (0.05-0.3 here).
+    Unit-scale coordinates let the chains start at the mode with a fitting mass matrix, so the
+    warm-up's first trees are not twice as long and fewer tuning draws do."""
+    nf = len(layout.keys)
+    expanded = point.expanded(x)
+    population = _population_from_vector(expanded["theta"])
+    params = np.column_stack([expanded[name][:nf] for name in _FORECASTER_PARAMS])
+    sds = bayes.laplace_sds(population, params, layout)
+    moved = x.copy()
+    for i, name in enumerate(_FORECASTER_PARAMS):
+        tau = population[_TAUS[name]]
+        c = values["centred"][i, :nf]
+        # u's sd: the effect's, divided by what multiplies u (tau^(1 - c) for log alpha; 1 centred, tau not)
+        divisor = tau ** (1.0 - c) if name == "log_alpha" else np.where(c > 0, 1.0, tau)
+        sl = point.slice_of(f"{name}_u")
+        values["u_center"][i, :nf] = x[sl][:nf]
+        values["u_scale"][i, :nf] = sds[:, i] / divisor
+        moved[sl.start : sl.start + nf] = 0.0  # padding slots keep the identity map
+    return moved
+
+
 def _whitening(
     point: _Point, x: np.ndarray, center: np.ndarray, unset: list[str] = ()
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -1096,13 +1148,14 @@ def _prepare(data: ForecastData) -> tuple[_Layout, int, _Compiled, dict[str, np.
     return layout, capacity, compiled, values, fresh
 
 
-def fit_nuts(data: ForecastData, *, draws: int, tune: int, chains: int, random_seed: int | None) -> BayesFit:
+def fit_nuts(data: ForecastData, *, draws: int, tune: int | None, chains: int, random_seed: int | None) -> BayesFit:
     """Full posterior with NUTS (nutpie when installed, else PyMC's sampler on one core): posterior
     means in the MAP fit's structure, arviz diagnostics (``max_rhat``, ``min_ess``, ``divergences``).
 
-    With data-rich forecasters the chains start from a point estimate (``_estimate``,
-    ``INIT_ITERATIONS``), with the globals whitened there (``_whitening``); both only shorten the
-    warm-up: the posterior is the same."""
+    With data-rich forecasters the chains start near a point estimate (``_estimate``,
+    ``INIT_ITERATIONS``), in coordinates of about unit scale there (``_partial_centring``,
+    ``_effect_whitening``, ``_whitening``); all of these only shorten the warm-up (``tune=None``:
+    ``TUNE_FROM_MODE`` draws, else ``TUNE_FROM_PRIOR``): the posterior is the same."""
     started = time.monotonic()
     layout, capacity, compiled, values, fresh = _prepare(data)
     nf = len(layout.keys)
@@ -1118,6 +1171,8 @@ def fit_nuts(data: ForecastData, *, draws: int, tune: int, chains: int, random_s
             evaluations = point.evaluations
             init = _partial_centring(point, res.x, values, layout)
             point = _Point(compiled, values)  # the new centring
+            init = _effect_whitening(point, init, values, layout)
+            point = _Point(compiled, values)  # the effects' new coordinates
             values["g_center"], values["g_scale"] = _whitening(point, init, values["g_center"], res.unset)
             init[point.slice_of("s")] = 0.0
             extra = {
@@ -1125,7 +1180,10 @@ def fit_nuts(data: ForecastData, *, draws: int, tune: int, chains: int, random_s
                 "target_accept": TARGET_ACCEPT,
                 "init_iterations": res.iterations,
                 "init_evaluations": evaluations + point.evaluations,
+                "max_tree_depth": MAX_TREE_DEPTH,
             }
+    if tune is None:
+        tune = TUNE_FROM_MODE if init is not None else TUNE_FROM_PRIOR
     sampling_started = time.monotonic()
     trace, stats = _sample(
         compiled,
@@ -1194,8 +1252,11 @@ def _sample(
     if compiled.nutpie_model is not None:
         import nutpie
 
+        model = compiled.nutpie_model.with_data(**values)
+        if init is not None:
+            model = dataclasses.replace(model, initial_point_func=_start_near(init))
         trace = nutpie.sample(
-            compiled.nutpie_model.with_data(**values),
+            model,
             draws=draws,
             tune=tune,
             chains=chains,
@@ -1204,7 +1265,7 @@ def _sample(
             progress_bar=False,
             save_warmup=False,
             target_accept=target_accept,
-            init_mean=init,
+            **({"initial_step": INITIAL_STEP, "maxdepth": MAX_TREE_DEPTH} if init is not None else {}),
         )
         sample_stats = trace.sample_stats
         steps = np.asarray(sample_stats["n_steps"])
@@ -1234,6 +1295,21 @@ def _sample(
     return {name: np.asarray(trace.posterior[name]) for name in compiled.stored}, stats
 
 
+def _start_near(init: np.ndarray):
+    """Each chain's start: ``init`` moved by ``START_OFFSET`` up or down in every coordinate.
+
+    nutpie's PyMC models ignore ``nutpie.sample(init_mean=...)`` and start from PyMC's initial point
+    with a uniform jitter in [-1, 1]: far out in the tails for a forecaster effect of sd 0.05. And
+    nutpie's first mass matrix is ``1 / |gradient|`` at the start, which is the right variance where
+    a unit-scale coordinate is one sd from the mode: hence the offset of one, in every coordinate."""
+
+    def start(seed=None) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        return init + START_OFFSET * rng.choice([-1.0, 1.0], size=init.shape)
+
+    return start
+
+
 def _rhat_ess(trace: dict[str, np.ndarray], nf: int) -> tuple[float, float]:
     """Largest rank-normalised split R-hat and smallest bulk ESS (arviz) over the model's parameters:
     the globals (bayes's MAP vector) and every forecaster effect (padding slots left out).
@@ -1246,10 +1322,11 @@ def _rhat_ess(trace: dict[str, np.ndarray], nf: int) -> tuple[float, float]:
     columns = [np.asarray(trace["theta"])]
     columns += [np.asarray(trace[name])[..., :nf] for name in _FORECASTER_PARAMS]
     stacked = np.concatenate([c.reshape(c.shape[0], c.shape[1], -1) for c in columns], axis=-1)
-    # The parameters in two halves on two threads: numpy's sorts, FFTs and ufuncs release the GIL.
-    halves = np.array_split(np.arange(stacked.shape[-1]), 2)
-    with ThreadPoolExecutor(max_workers=len(halves)) as pool:
-        parts = list(pool.map(lambda cols: _rank_diagnostics(stacked[..., cols]), halves))
+    # The parameters in chunks on two threads (numpy's sorts, FFTs and ufuncs release the GIL); small
+    # chunks keep the work arrays in cache and reuse their memory (fresh pages cost more than the sorts)
+    chunks = np.array_split(np.arange(stacked.shape[-1]), max(1, -(-stacked.shape[-1] // _DIAGNOSTIC_CHUNK)))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parts = list(pool.map(lambda cols: _rank_diagnostics(stacked[..., cols]), chunks))
     rhat, ess = np.concatenate([part[0] for part in parts]), np.concatenate([part[1] for part in parts])
     worst_rhat = np.argsort(-np.nan_to_num(rhat, nan=np.inf))[:5]
     worst_ess = np.argsort(np.nan_to_num(ess, nan=-np.inf))[:5]
@@ -1286,17 +1363,21 @@ def _rank_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _average_ranks(rows: np.ndarray) -> np.ndarray:
-    """``scipy.stats.rankdata(rows, method="average", axis=1)``, one sort per row: draws rarely tie,
-    so only rows with ties go through rankdata (4x faster on a fit's 6,000 parameters)."""
-    from scipy import stats
-
+    """``scipy.stats.rankdata(rows, method="average", axis=1)`` with one sort per row. Tied values (a
+    rejected NUTS transition repeats a draw) get the mean of their group's positions: each sorted
+    position's group start is a running maximum of the starts, its group end one from the right."""
     order = np.argsort(rows, axis=1)
     n = rows.shape[1]
+    ordered = np.take_along_axis(rows, order, axis=1)
+    position = np.arange(n)
+    first = np.ones(rows.shape, dtype=bool)
+    first[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    last = np.ones(rows.shape, dtype=bool)
+    last[:, :-1] = first[:, 1:]
+    start = np.maximum.accumulate(np.where(first, position, 0), axis=1)
+    end = (n - 1) - np.maximum.accumulate(np.where(last[:, ::-1], position, 0), axis=1)[:, ::-1]
     rank = np.empty(rows.shape)
-    np.put_along_axis(rank, order, np.broadcast_to(np.arange(1.0, n + 1.0), rows.shape), axis=1)
-    tied = (np.diff(np.take_along_axis(rows, order, axis=1), axis=1) == 0).any(axis=1)
-    if tied.any():
-        rank[tied] = stats.rankdata(rows[tied], method="average", axis=1)
+    np.put_along_axis(rank, order, 0.5 * (start + end) + 1.0, axis=1)
     return rank
 
 

@@ -94,6 +94,67 @@ def test_partial_centring_moves_the_sampler_not_the_parameters():
     assert np.corrcoef(layout.counts, centring)[0, 1] > 0.5
 
 
+def test_unit_scale_coordinates_move_the_sampler_not_the_parameters():
+    """From the mode, NUTS moves each forecaster effect in units of its Laplace sd around the mode:
+    the parameters stay where they were, the sampler's coordinates are 0 there, and a better-informed
+    effect gets a smaller unit."""
+    data = simulate(np.random.default_rng(5), 40, per_question=(3, 6))
+    layout, _, compiled, values, _ = bayes_sampling._prepare(data)
+    nf = len(layout.keys)
+    x = np.random.default_rng(1).normal(0.0, 0.3, bayes_sampling._Point(compiled, values).n_dim)
+    x = bayes_sampling._partial_centring(bayes_sampling._Point(compiled, values), x, values, layout)
+    point = bayes_sampling._Point(compiled, values)
+    before = point.expanded(x)
+    moved = bayes_sampling._effect_whitening(point, x, values, layout)
+    after = bayes_sampling._Point(compiled, values).expanded(moved)
+    np.testing.assert_allclose(after["theta"], before["theta"])
+    for i, name in enumerate(bayes._FORECASTER_PARAMS):
+        np.testing.assert_allclose(after[name][:nf], before[name][:nf], atol=1e-12)
+        assert np.all(moved[point.slice_of(f"{name}_u")][:nf] == 0.0)
+        assert np.all(values["u_scale"][i, :nf] > 0)
+        assert np.all(values["u_scale"][i, nf:] == 1.0)  # padding slots keep the identity
+    # A centred bias is sampled as itself (plus a shift): its unit is its Laplace posterior sd.
+    population = bayes_sampling._population_from_vector(before["theta"])
+    params = np.column_stack([before[name][:nf] for name in bayes._FORECASTER_PARAMS])
+    sds = bayes.laplace_sds(population, params, layout)
+    bias = bayes._FORECASTER_PARAMS.index("bias")
+    centred = values["centred"][bias, :nf] == 1.0
+    assert centred.sum() >= 5
+    np.testing.assert_allclose(values["u_scale"][bias, :nf][centred], sds[centred, bias])
+
+
+def test_nutpie_starts_each_chain_where_the_fit_says():
+    """nutpie ignores ``init_mean`` for PyMC models; the fit replaces the model's initial point, one
+    Laplace sd up or down from the mode in every coordinate. A first transition of one tiny step
+    must start there."""
+    import dataclasses
+
+    import nutpie
+
+    data = simulate(np.random.default_rng(5), 40, per_question=(3, 6))
+    _, _, compiled, values, _ = bayes_sampling._prepare(data)
+    init = np.random.default_rng(2).normal(0.0, 0.5, compiled.nutpie_model.n_dim)
+    start = bayes_sampling._start_near(init)
+    np.testing.assert_allclose(np.abs(start(7) - init), bayes_sampling.START_OFFSET)
+    assert not np.array_equal(start(7), start(8))
+    model = dataclasses.replace(compiled.nutpie_model.with_data(**values), initial_point_func=start)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trace = nutpie.sample(
+            model,
+            draws=1,
+            tune=1,
+            chains=1,
+            seed=3,
+            progress_bar=False,
+            store_unconstrained=True,
+            initial_step=1e-9,
+            maxdepth=1,
+        )
+    first = np.asarray(trace.warmup_sample_stats["unconstrained_draw"])[0, 0]
+    assert np.max(np.abs(first - init)) == pytest.approx(bayes_sampling.START_OFFSET, abs=1e-6)
+
+
 def test_vectorised_diagnostics_equal_arviz():
     """A run is failed on its max r-hat and min ESS: the vectorised formulas must give arviz's figures,
     including for tied and constant draws."""
