@@ -872,7 +872,7 @@ def fit(
     *,
     method: str = "map",
     previous: BayesFit | None = None,
-    draws: int = 500,
+    draws: int = 450,
     tune: int | None = None,
     chains: int = 2,
     random_seed: int | None = 0,
