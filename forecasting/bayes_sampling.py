@@ -1061,6 +1061,16 @@ def _estimate(point: _Point, values: dict[str, np.ndarray], max_iterations: int,
     return _Estimate(x, iterations, bool(res.success), str(res.message), float(res.fun), unset)
 
 
+def _laplace_at(point: _Point, x: np.ndarray, layout: _Layout) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The population, the (nf, 3) forecaster effects and their Laplace posterior sds
+    (``bayes.laplace_sds``) at the sampler's vector ``x``."""
+    nf = len(layout.keys)
+    expanded = point.expanded(x)
+    population = _population_from_vector(expanded["theta"])
+    params = np.column_stack([expanded[name][:nf] for name in _FORECASTER_PARAMS])
+    return population, params, bayes.laplace_sds(population, params, layout)
+
+
 def _partial_centring(point: _Point, x: np.ndarray, values: dict[str, np.ndarray], layout: _Layout) -> np.ndarray:
     """Sets each scale effect's centring ``w_j = 1 - sd_j^2 / tau_a^2`` (the Laplace posterior sd at
     the point estimate ``x``, as in ``bayes.laplace_sds``) in ``values["centred"]``, and returns ``x``
@@ -1069,10 +1079,7 @@ def _partial_centring(point: _Point, x: np.ndarray, values: dict[str, np.ndarray
     Measured on the bench data at a tree depth of 3: the spread ``tau_a`` reached an ESS of 26 with
     the effects centred by count, 5 with them all non-centred, and 67 partially centred."""
     nf = len(layout.keys)
-    expanded = point.expanded(x)
-    population = _population_from_vector(expanded["theta"])
-    params = np.column_stack([expanded[name][:nf] for name in _FORECASTER_PARAMS])
-    sds = bayes.laplace_sds(population, params, layout)
+    population, params, sds = _laplace_at(point, x, layout)
     tau = population["tau_a"]
     row = _FORECASTER_PARAMS.index("log_alpha")
     centred = values["centred"].copy()
@@ -1094,10 +1101,7 @@ def _effect_whitening(point: _Point, x: np.ndarray, values: dict[str, np.ndarray
     Unit-scale coordinates let the chains start at the mode with a fitting mass matrix, so the
     warm-up's first trees are not twice as long and fewer tuning draws do."""
     nf = len(layout.keys)
-    expanded = point.expanded(x)
-    population = _population_from_vector(expanded["theta"])
-    params = np.column_stack([expanded[name][:nf] for name in _FORECASTER_PARAMS])
-    sds = bayes.laplace_sds(population, params, layout)
+    population, _, sds = _laplace_at(point, x, layout)
     moved = x.copy()
     for i, name in enumerate(_FORECASTER_PARAMS):
         tau = population[_TAUS[name]]
