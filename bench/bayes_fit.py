@@ -32,15 +32,16 @@ sys.path.insert(0, str(ROOT))
 DAY = 86400.0
 # The latent's story (bayes.py): the clock's variance q, its shape kappa, a small variance per forecast
 # (200 forecasts a question: 0.005 each adds 1.0 over a question's life), the first level N(m0, s0^2).
-TRUTH = {"m0": 0.0, "s0": 1.5, "q": 2.0, "kappa": 1.0, "q_event": 0.005}
+TRUTH = {"m0": 0.0, "s0": 1.5, "q": 2.0, "kappa": 1.0, "q_event": 0.005, "eta": 1.0}
 
 
 def simulate(seed: int, n_forecasters: int, n_questions: int, n_forecasts: int):
     """``ForecastData`` drawn from the model's generative story: forecasters with their own scale
     (log alpha ~ N(0, 0.15)), bias (N(0.1, 0.3)) and noise (log sigma ~ N(0, 0.5)); each question's
-    latent probit a random walk in its remaining life; each forecast a noisy, scaled, shifted view of
-    the latent when made; the outcome the latent's sign at resolution. One forecast per forecaster and
-    question, a Poisson number of forecasts per question."""
+    latent probit a random walk in its remaining life; each forecast a noisy, scaled (more so near
+    resolution: ``bayes.loading``), shifted view of the latent when made; the outcome the latent's
+    sign at resolution. One forecast per forecaster and question, a Poisson number of forecasts per
+    question."""
     from forecasting import bayes
 
     rng = np.random.default_rng(seed)
@@ -67,7 +68,8 @@ def simulate(seed: int, n_forecasters: int, n_questions: int, n_forecasts: int):
     latent -= np.repeat(np.r_[0.0, latent[starts[1:] - 1]], counts)  # each question's own walk
     last = starts + counts - 1
     final = latent[last] + rng.normal(0.0, np.sqrt(TRUTH["q"] * clock[last] ** TRUTH["kappa"]))
-    x = np.exp(log_alpha[who]) * latent + bias[who] + rng.normal(0.0, np.exp(log_sigma[who]))
+    alpha = np.exp(log_alpha[who]) * bayes.loading(TRUTH["eta"], clock ** TRUTH["kappa"])
+    x = alpha * latent + bias[who] + rng.normal(0.0, np.exp(log_sigma[who]))
     life = rng.uniform(5.0, 200.0, n_questions) * DAY
     return bayes.ForecastData(
         question_index=q,
@@ -142,7 +144,7 @@ def kernel_ms(data, calls: int = 50, threads: int = 2) -> float:
         *(rng.normal(0.0, s, capacity) for s in (0.1, 0.2, 0.3)),
         np.zeros(bayes.N_COV),
         np.zeros(bayes.N_COV),
-        np.array([0.1, 1.2, 2.0, 1.0, 0.01]),
+        np.array([0.1, 1.2, 2.0, 1.0, 0.01, 0.5]),
         np.ones(1),
         np.zeros(1),
         1.0,

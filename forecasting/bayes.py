@@ -16,9 +16,16 @@ Forecaster ``j``'s forecast ``k`` on question ``i`` (its probability ``p`` clipp
 (Turner et al. 2014), with bias and noise that depend on the forecast's circumstances (Merkle et
 al. 2016)::
 
-    x_k = alpha_j * l_i(f_k) + beta_k + eps_k,   eps_k ~ N(0, sigma_k^2)
+    x_k = alpha_j * g(f_k) * l_i(f_k) + beta_k + eps_k,   eps_k ~ N(0, sigma_k^2)
+    g(f) = sqrt((1 + eta) / (f^kappa + eta))
     beta_k = b_j + z_k . gamma_bias
     log sigma_k = s_j + z_k . gamma_noise
+
+The loading ``g`` (1 at a question's opening) says that forecasters state informed probabilities
+(Satopaa et al. 2014's partial information): a forecaster who sees the latent up to a variance
+``eta q`` reports about ``l / sqrt(r + eta q)``, with ``r = q f^kappa`` the variance still to come, so
+the same latent gives a more extreme forecast near resolution: a late forecast is read as an informed
+one (divided by ``g``, with ``g^2`` times the precision).
 
 ``z_k`` = (opener: 1 when forecaster j made the question's first forecast,
 log(1 + forecasts standing before this one), log(1 + the forecaster's earlier forecasts on the
@@ -54,7 +61,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import ndtr, ndtri
 
-MODEL_VERSION = 4  # bumped whenever the parameters change meaning: older stored fits are refitted
+MODEL_VERSION = 5  # bumped whenever the parameters change meaning: older stored fits are refitted
 CLIP = (0.01, 0.99)  # the clip of ``aggregation.logodds_mean``: a 0% or 100% forecast is read as 1% / 99%
 INTERVAL = 0.90
 # Aggregates are kept within [0.1%, 99.9%] (as Metaculus bounds its community prediction): no
@@ -86,6 +93,7 @@ _GLOBALS = (
     ("log_kappa", 0.0, 1.0, 0.0, -4.0, 3.0),  # shape of the clock
     ("log_q_event", math.log(0.1), 1.5, math.log(0.1), -12.0, 3.0),  # variance gained per forecast
     ("log_omega", math.log(0.5), 1.0, math.log(0.5), -6.0, 1.5),  # sd of a question's log volatility
+    ("log_eta", 0.0, 0.75, 0.0, -7.0, 5.0),  # a forecaster's own uncertainty about the latent, relative to q
 )
 _GLOBAL_NAMES = tuple(g[0] for g in _GLOBALS)
 _NG = len(_GLOBALS)
@@ -443,6 +451,13 @@ def _remaining(pop: dict, f) -> np.ndarray | float:
     return pop["q"] * np.power(np.maximum(f, _F_FLOOR), pop["kappa"])
 
 
+def loading(eta, clock_power):
+    """How strongly a forecast reads the latent, ``sqrt((1 + eta) / (f^kappa + eta))`` given
+    ``clock_power = f^kappa`` (numpy or pytensor): 1 at a question's opening, larger near its
+    resolution, where the same latent means a more certain informed forecaster."""
+    return ((1.0 + eta) / (clock_power + eta)) ** 0.5
+
+
 def _volatility_nodes(pop: dict) -> tuple[np.ndarray, np.ndarray]:
     """Question volatility multipliers ``exp(omega xi_k)`` and log weights (Gauss-Hermite on xi ~ N(0, 1))."""
     nodes, weights = _gauss_hermite(N_VOLATILITY)
@@ -477,10 +492,10 @@ def _filter(pop: dict, par: np.ndarray, x: np.ndarray, f: np.ndarray, z: np.ndar
             "log_weight": log_weight,
         }
     gb, gs = np.asarray(pop["gamma_bias"]), np.asarray(pop["gamma_noise"])
-    alpha = np.exp(par[:, 0])
+    r1 = _remaining(pop, f)
+    alpha = np.exp(par[:, 0]) * loading(pop["eta"], r1 / pop["q"])
     beta = par[:, 1] + z @ gb
     e = np.exp(2.0 * (par[:, 2] + z @ gs))
-    r1 = _remaining(pop, f)
     d1 = np.zeros(n)
     d1[1:] = np.maximum(r1[:-1] - r1[1:], 0.0) + pop["q_event"]
     d = scale[:, None] * d1[None, :]  # (K, n)
@@ -642,17 +657,17 @@ def _log_ndtr(z):
 def _loglik_graph(g: dict, gb, gs, par: dict, inputs: dict):
     """Log-likelihood of the resolved questions (forecasts and outcomes), as a pytensor scalar.
 
-    ``g``: global tensors (m0, s0, q, kappa, q_event); ``par``: per-forecaster vectors
+    ``g``: global tensors (m0, s0, q, kappa, q_event, omega, eta); ``par``: per-forecaster vectors
     (log_alpha, bias, log_sigma); ``inputs``: the data tensors of ``_input_tensors``.
     """
     import pytensor
     import pytensor.tensor as pt
 
     fidx, z = inputs["forecaster"], inputs["z"]
-    alpha = pt.exp(par["log_alpha"][fidx])
+    r = g["q"] * pt.exp(g["kappa"] * pt.log(inputs["f"]))
+    alpha = pt.exp(par["log_alpha"][fidx]) * loading(g["eta"], pt.exp(g["kappa"] * pt.log(inputs["f"])))
     beta = par["bias"][fidx] + z.dot(gb)
     e = pt.exp(2.0 * (par["log_sigma"][fidx] + z.dot(gs)))
-    r = g["q"] * pt.exp(g["kappa"] * pt.log(inputs["f"]))
     prev = inputs["prev"]
     is_later = pt.neq(prev, pt.arange(prev.shape[0]))
     d = (pt.maximum(r[prev] - r, 0.0) + g["q_event"]) * is_later
@@ -733,6 +748,7 @@ def likelihood_globals(gv: dict) -> dict:
         "kappa": pt.exp(gv["log_kappa"]),
         "q_event": pt.exp(gv["log_q_event"]),
         "omega": pt.exp(gv["log_omega"]),
+        "eta": pt.exp(gv["log_eta"]),
     }
 
 
@@ -776,18 +792,23 @@ def _map_objective(fast: bool):
     # the data's Fisher information h) replaces N(theta_j | mu, tau) by
     # N(theta_j | mu, tau) * sqrt(2 pi / (1 / tau^2 + h_j)), which keeps tau where the data put it.
     fidx, z = inputs["forecaster"], inputs["z"]
-    latent_sq = gv["m0"] ** 2 + g["s0"] ** 2 + g["q"]
+    xsq = pt.dvector("xsq")  # each forecast's squared probit (``_map_values``)
+    data_inputs = [xsq, *data_inputs]
 
     def per_forecaster(v):
         return pt.inc_subtensor(pt.zeros((nf,))[fidx], v)
 
     # A forecast's precision is exp(-2 log_sigma_j) * exp(-2 z . gamma_noise): sum the second factor
     # per forecaster (two scatters, not one per effect).
+    # The information on log alpha_j is sum_k prec_k (alpha_j g_k l_k)^2: the squared forecast x_k^2
+    # stands in for (alpha g l)^2. (The latent's prior second moment m0^2 + s0^2 + q did before: the
+    # optimiser then shrank the latent's variance to shrink this penalty, to q = 0.003 on the bench's
+    # data drawn with q = 2.)
     covariate_prec = pt.exp(-2.0 * z.dot(gs))
     sum_prec = per_forecaster(covariate_prec)
     forecaster_prec = pt.exp(-2.0 * par["log_sigma"])
     info = {
-        "log_alpha": forecaster_prec * pt.exp(2.0 * par["log_alpha"]) * latent_sq * sum_prec,
+        "log_alpha": forecaster_prec * per_forecaster(covariate_prec * xsq),
         "bias": forecaster_prec * sum_prec,
         "log_sigma": 2.0 * per_forecaster(pt.ones_like(covariate_prec)),
     }
@@ -811,12 +832,13 @@ def _map_objective(fast: bool):
 
 def _map_values(layout: _Layout, fast: bool) -> list:
     """The data arguments of ``_map_objective(fast)``."""
+    xsq = layout.x**2
     if not fast:
-        return _input_values(layout)
+        return [xsq, *_input_values(layout)]
     from forecasting import bayes_sampling
 
     blocks = bayes_sampling.block_values(layout)
-    return [layout.forecaster, layout.z, *(blocks[name] for name in bayes_sampling.block_tensors())]
+    return [xsq, layout.forecaster, layout.z, *(blocks[name] for name in bayes_sampling.block_tensors())]
 
 
 # --- fitting ---------------------------------------------------------------------------------------
@@ -846,6 +868,7 @@ def _population_from_vector(theta: np.ndarray) -> dict[str, Any]:
         "kappa": math.exp(gv["log_kappa"]),
         "q_event": math.exp(gv["log_q_event"]),
         "omega": math.exp(gv["log_omega"]),
+        "eta": math.exp(gv["log_eta"]),
         "gamma_bias": [float(v) for v in theta[_NG : _NG + N_COV]],
         "gamma_noise": [float(v) for v in theta[_NG + N_COV : _NG + 2 * N_COV]],
         "covariates": list(COVARIATES),
@@ -862,6 +885,7 @@ def _vector_from_population(pop: dict) -> np.ndarray:
         "log_kappa": "kappa",
         "log_q_event": "q_event",
         "log_omega": "omega",
+        "log_eta": "eta",
     }
     values = [math.log(pop[logs[n]]) if n in logs else pop[n] for n in _GLOBAL_NAMES]
     return np.array(values + list(pop["gamma_bias"]) + list(pop["gamma_noise"]), dtype=float)
@@ -906,7 +930,8 @@ def _fit_map(data: ForecastData, *, previous: BayesFit | None, max_iterations: i
         return result
     layout = _layout(data)
     nf = len(layout.keys)
-    start_pop = previous.population if previous is not None else default_population()
+    # (a previous fit may predate a parameter: that one starts from its default)
+    start_pop = default_population() | (previous.population if previous is not None else {})
     theta0 = np.empty(_NG + 2 * N_COV + len(_FORECASTER_PARAMS) * nf)
     theta0[: _NG + 2 * N_COV] = _vector_from_population(start_pop)
     prior_arrays = previous._arrays(layout.keys) if previous is not None else None
@@ -972,17 +997,26 @@ def _fit_map(data: ForecastData, *, previous: BayesFit | None, max_iterations: i
 
 
 def laplace_sds(population: dict, params: np.ndarray, layout: _Layout) -> np.ndarray:
-    """(nf, 3) posterior sds of the forecaster effects at a point estimate, from the same Laplace
-    approximation as the MAP objective: precision = 1 / tau^2 + the data's Fisher information."""
+    """(nf, 3) posterior sds of the forecaster effects at a point estimate: precision = 1 / tau^2 + the
+    data's Fisher information, as in the MAP objective, except for log alpha.
+
+    The information on log alpha_j is sum_k prec_k alpha_j^2 g_k^2 E[l_k^2], with E[l_k^2] the latent's
+    prior second moment when forecast k was made, ``m0^2 + s0^2 + q (1 - f^kappa)``. The MAP objective
+    uses x_k^2 there, which does not move with the parameters it optimises; here the parameters are
+    fixed, and the latent's moment is the better estimate for forecasts near 50%: with x_k^2 the
+    sampler's partial centring (``bayes_sampling._partial_centring``) left some forecasters' log alpha
+    with an ESS below 100."""
     pop = population
     alpha, sigma = np.exp(params[:, 0]), np.exp(params[:, 2])
     nf = len(params)
     covariate_prec = np.exp(-2.0 * layout.z @ np.asarray(pop["gamma_noise"]))
     sum_prec = np.bincount(layout.forecaster, weights=covariate_prec, minlength=nf) / sigma**2
-    latent_sq = pop["m0"] ** 2 + pop["s0"] ** 2 + pop["q"]
+    clock_power = np.power(np.maximum(layout.f, _F_FLOOR), pop["kappa"])
+    latent_sq = pop["m0"] ** 2 + pop["s0"] ** 2 + pop["q"] * (1.0 - clock_power)
+    read_sq = latent_sq * loading(pop["eta"], clock_power) ** 2
     info = np.column_stack(
         [
-            sum_prec * alpha**2 * latent_sq,
+            np.bincount(layout.forecaster, weights=covariate_prec * read_sq, minlength=nf) * (alpha / sigma) ** 2,
             sum_prec,
             2.0 * np.bincount(layout.forecaster, minlength=nf),
         ]

@@ -11,7 +11,7 @@ DAY = 86400.0
 FORECASTERS = {"sharp": (0.0, math.log(0.3)), "sloppy": (0.0, math.log(2.5))} | {
     f"crowd{i}": (0.2, math.log(1.0)) for i in range(8)
 }
-TRUE_POPULATION = {"m0": 0.0, "s0": 1.5, "q": 2.0, "kappa": 1.0, "q_event": 0.05}
+TRUE_POPULATION = {"m0": 0.0, "s0": 1.5, "q": 2.0, "kappa": 1.0, "q_event": 0.05, "eta": 0.5}
 
 
 def simulate(rng, n_questions, forecasters=FORECASTERS, per_question=(3, 7)):
@@ -32,7 +32,8 @@ def simulate(rng, n_questions, forecasters=FORECASTERS, per_question=(3, 7)):
                 gained = pop["q"] * (clock[j - 1] ** pop["kappa"] - f ** pop["kappa"]) + pop["q_event"]
                 latent += rng.normal(0.0, math.sqrt(gained))
             bias, log_sigma = forecasters[key]
-            x = latent + bias + rng.normal(0.0, math.exp(log_sigma))
+            load = bayes.loading(pop["eta"], f ** pop["kappa"])
+            x = load * latent + bias + rng.normal(0.0, math.exp(log_sigma))
             rows["q"].append(i)
             rows["key"].append(key)
             rows["p"].append(float(np.clip(bayes.scale_to_probability(x), 0.001, 0.999)))

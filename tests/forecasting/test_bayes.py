@@ -65,6 +65,31 @@ def test_latest_forecasts_count_more_than_old_ones(map_fit):
     assert late_yes > 0.5 > early_yes
 
 
+def test_a_late_forecast_counts_as_an_informed_one(map_fit):
+    """The loading (model version 5): near resolution a forecast is an informed forecaster's
+    probability, so it says more about the latent than the same forecast at the question's opening,
+    where the loading is 1 and eta does not matter. With eta very large there is no loading."""
+    informed = bayes.BayesFit(population=dict(map_fit.population, eta=0.5), forecasters={})
+    bare = bayes.BayesFit(population=dict(map_fit.population, eta=1e12), forecasters={})
+    life = 100 * DAY
+    late = (["reader"], [0.15], [3600.0])
+    assert informed.aggregate(*late, life_seconds=life)[0] < bare.aggregate(*late, life_seconds=life)[0] < 0.15
+    opening = (["reader"], [0.15], [life])
+    assert informed.aggregate(*opening, life_seconds=life)[0] == pytest.approx(
+        bare.aggregate(*opening, life_seconds=life)[0]
+    )
+    # two forecasts an hour before resolution: the newer one moves the aggregate further with the loading
+    keys, t = ["a", "b"], [2 * 3600.0, 3600.0]
+    shift = {
+        name: fit.aggregate(keys, [0.8, 0.3], t, life_seconds=life)[0]
+        - fit.aggregate(keys, [0.8, 0.8], t, life_seconds=life)[0]
+        for name, fit in (("informed", informed), ("bare", bare))
+    }
+    assert shift["informed"] < shift["bare"] < 0
+    assert bayes.loading(0.5, 1.0) == 1.0
+    assert bayes.loading(0.5, 0.0) == pytest.approx(math.sqrt(3.0))
+
+
 @pytest.mark.parametrize(
     "probabilities",
     [[0.5], [0.7, 0.8, 0.75], [0.05, 0.1, 0.02, 0.2], [0.0, 1.0, 0.5], [0.99, 0.97, 0.995]],
@@ -119,10 +144,10 @@ def test_prefix_scan_filter_matches_the_sequential_kalman_filter(map_fit):
     f = np.sort(rng.uniform(0, 1, n))[::-1]
     z = bayes._covariates(rng.uniform(size=n) < 0.2, np.arange(n), rng.integers(0, 3, n), f, f * 1e7)
     out = bayes._filter(pop, par, x, f, z)
-    alpha = np.exp(par[:, 0])
+    r = pop["q"] * f ** pop["kappa"]
+    alpha = np.exp(par[:, 0]) * np.sqrt((1 + pop["eta"]) / (f ** pop["kappa"] + pop["eta"]))
     beta = par[:, 1] + z @ np.array(pop["gamma_bias"])
     e = np.exp(2 * (par[:, 2] + z @ np.array(pop["gamma_noise"])))
-    r = pop["q"] * f ** pop["kappa"]
     m, v, loglik = pop["m0"], pop["s0"] ** 2, 0.0
     for k in range(n):
         if k:
