@@ -664,8 +664,9 @@ def _loglik_graph(g: dict, gb, gs, par: dict, inputs: dict):
     import pytensor.tensor as pt
 
     fidx, z = inputs["forecaster"], inputs["z"]
-    r = g["q"] * pt.exp(g["kappa"] * pt.log(inputs["f"]))
-    alpha = pt.exp(par["log_alpha"][fidx]) * loading(g["eta"], pt.exp(g["kappa"] * pt.log(inputs["f"])))
+    clock_power = pt.exp(g["kappa"] * pt.log(inputs["f"]))
+    r = g["q"] * clock_power
+    alpha = pt.exp(par["log_alpha"][fidx]) * loading(g["eta"], clock_power)
     beta = par["bias"][fidx] + z.dot(gb)
     e = pt.exp(2.0 * (par["log_sigma"][fidx] + z.dot(gs)))
     prev = inputs["prev"]
@@ -799,11 +800,10 @@ def _map_objective(fast: bool):
         return pt.inc_subtensor(pt.zeros((nf,))[fidx], v)
 
     # A forecast's precision is exp(-2 log_sigma_j) * exp(-2 z . gamma_noise): sum the second factor
-    # per forecaster (two scatters, not one per effect).
-    # The information on log alpha_j is sum_k prec_k (alpha_j g_k l_k)^2: the squared forecast x_k^2
-    # stands in for (alpha g l)^2. (The latent's prior second moment m0^2 + s0^2 + q did before: the
-    # optimiser then shrank the latent's variance to shrink this penalty, to q = 0.003 on the bench's
-    # data drawn with q = 2.)
+    # per forecaster (two scatters, not one per effect). The information on log alpha_j is
+    # sum_k prec_k (alpha_j g_k l_k)^2, with the squared forecast x_k^2 standing in for (alpha g l)^2.
+    # (The latent's prior second moment m0^2 + s0^2 + q did before: the optimiser then shrank the
+    # latent's variance to shrink this penalty, to q = 0.003 on the bench's data drawn with q = 2.)
     covariate_prec = pt.exp(-2.0 * z.dot(gs))
     sum_prec = per_forecaster(covariate_prec)
     forecaster_prec = pt.exp(-2.0 * par["log_sigma"])
