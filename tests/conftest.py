@@ -1,6 +1,14 @@
+import os
+
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.factories import QuestionFactory, UserFactory, editor_user
+
+# CI (``.ci/run``) sets HYPOTHESIS_PROFILE=ci: the same examples on every run, so that a gate never
+# fails on a new random draw; local runs keep drawing new examples, which is where bugs are found.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(autouse=True)
