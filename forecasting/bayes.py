@@ -446,9 +446,14 @@ def _hashable(value):
     return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
 
 
+def _clock_power(pop: dict, f) -> np.ndarray | float:
+    """``f^kappa``: the share of the latent's variance over a question's life still to come at ``f``."""
+    return np.power(np.maximum(f, _F_FLOOR), pop["kappa"])
+
+
 def _remaining(pop: dict, f) -> np.ndarray | float:
     """Variance the latent still gains from clock ``f`` to resolution: ``q f^kappa``."""
-    return pop["q"] * np.power(np.maximum(f, _F_FLOOR), pop["kappa"])
+    return pop["q"] * _clock_power(pop, f)
 
 
 def loading(eta, clock_power):
@@ -492,8 +497,9 @@ def _filter(pop: dict, par: np.ndarray, x: np.ndarray, f: np.ndarray, z: np.ndar
             "log_weight": log_weight,
         }
     gb, gs = np.asarray(pop["gamma_bias"]), np.asarray(pop["gamma_noise"])
-    r1 = _remaining(pop, f)
-    alpha = np.exp(par[:, 0]) * loading(pop["eta"], r1 / pop["q"])
+    clock_power = _clock_power(pop, f)
+    r1 = pop["q"] * clock_power
+    alpha = np.exp(par[:, 0]) * loading(pop["eta"], clock_power)
     beta = par[:, 1] + z @ gb
     e = np.exp(2.0 * (par[:, 2] + z @ gs))
     d1 = np.zeros(n)
@@ -1011,7 +1017,7 @@ def laplace_sds(population: dict, params: np.ndarray, layout: _Layout) -> np.nda
     nf = len(params)
     covariate_prec = np.exp(-2.0 * layout.z @ np.asarray(pop["gamma_noise"]))
     sum_prec = np.bincount(layout.forecaster, weights=covariate_prec, minlength=nf) / sigma**2
-    clock_power = np.power(np.maximum(layout.f, _F_FLOOR), pop["kappa"])
+    clock_power = _clock_power(pop, layout.f)
     latent_sq = pop["m0"] ** 2 + pop["s0"] ** 2 + pop["q"] * (1.0 - clock_power)
     read_sq = latent_sq * loading(pop["eta"], clock_power) ** 2
     info = np.column_stack(
