@@ -2,7 +2,17 @@ from django.apps import AppConfig
 
 
 class MarketConfig(AppConfig):
-    """The play-money prediction market (LMSR market maker); its models arrive with the market issue."""
+    """The play-money prediction market (LMSR market maker) on forecasting's questions.
+
+    The market depends on forecasting, never the reverse: it joins forecasting's extension
+    points here (settlement on a question's status change, the question page's panel, the
+    question API's ``market`` field, the market table of the analysts' downloads).
+    """
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "market"
+    verbose_name = "Market"
+
+    def ready(self) -> None:
+        # Each module joins one of forecasting's extension points when imported.
+        from . import receivers  # noqa: F401  settlement follows the question (forecasting.signals)
