@@ -33,12 +33,14 @@ demo: install
 	$(BIN)/python manage.py seed_demo
 	HOST=$(HOST) PORT=$(PORT) bash bin/demo
 
-test: install
+# Lint first: ruff and the architecture's import contracts must hold before the tests run.
+test: lint
 	$(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format .

@@ -1,4 +1,4 @@
-"""Time of the Bayesian model's fits (forecasting/bayes.py) on synthetic data drawn from its own story.
+"""Time of the Bayesian model's fits (forecasting/bayes/) on synthetic data drawn from its own story.
 
 Targets (issue 4), on a 2-core machine: on 2,000 forecasters x 500 resolved questions x 100,000
 forecasts, the full posterior (NUTS) <= 20 s and the point estimate (MAP) <= 2 s, each printed beside
@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DAY = 86400.0
-# The latent's story (bayes.py): the clock's variance q, its shape kappa, a small variance per forecast
-# (200 forecasts a question: 0.005 each adds 1.0 over a question's life), the first level N(m0, s0^2).
+# The latent's story (forecasting/bayes/model.py): the clock's variance q, its shape kappa, a small
+# variance per forecast (200 forecasts a question: 0.005 each adds 1.0 over a question's life), the first
+# level N(m0, s0^2).
 TRUTH = {"m0": 0.0, "s0": 1.5, "q": 2.0, "kappa": 1.0, "q_event": 0.005, "eta": 1.0}
 
 
@@ -92,11 +93,11 @@ def naive_pymc(data, *, draws: int, tune: int, seed: int, sampler: str = "defaul
     import arviz as az
     import pymc as pm
 
-    from forecasting import bayes
+    from forecasting.bayes.model import to_scale
 
     keys, j = np.unique(data.forecaster_key.astype(np.int64), return_inverse=True)
     i = data.question_index
-    x = bayes._to_scale(data.probability)
+    x = to_scale(data.probability)
     started = time.perf_counter()
     with pm.Model():
         mu_b = pm.Normal("mu_b", 0.0, 1.0)
@@ -134,29 +135,33 @@ def kernel_ms(data, calls: int = 50, threads: int = 2) -> float:
     """Median milliseconds of one call of the likelihood kernel (value and gradient) on ``data``, on
     ``threads`` threads at once: how fast this host is right now (shared hosts vary by tens of
     percent over minutes)."""
-    from forecasting import bayes, bayes_sampling
+    from forecasting.bayes.kernel import blocked_loglik
+    from forecasting.bayes.kernel_op import BLOCK_NAMES, block_values
+    from forecasting.bayes.layout import training_layout
+    from forecasting.bayes.model import N_COV
+    from forecasting.bayes.nuts_model import capacity_for
 
-    layout = bayes._layout(data)
-    blocks = bayes_sampling.block_values(layout)
-    capacity = bayes_sampling._capacity(len(layout.keys))
+    layout = training_layout(data)
+    blocks = block_values(layout)
+    capacity = capacity_for(len(layout.keys))
     rng = np.random.default_rng(0)
     args = (
         *(rng.normal(0.0, s, capacity) for s in (0.1, 0.2, 0.3)),
-        np.zeros(bayes.N_COV),
-        np.zeros(bayes.N_COV),
+        np.zeros(N_COV),
+        np.zeros(N_COV),
         np.array([0.1, 1.2, 2.0, 1.0, 0.01, 0.5]),
         np.ones(1),
         np.zeros(1),
         1.0,
-        *(blocks[name] for name in bayes_sampling._BLOCK_NAMES),
+        *(blocks[name] for name in BLOCK_NAMES),
     )
-    bayes_sampling.blocked_loglik(*args)
+    blocked_loglik(*args)
 
     def run() -> list[float]:
         times = []
         for _ in range(calls):
             t0 = time.perf_counter()
-            bayes_sampling.blocked_loglik(*args)
+            blocked_loglik(*args)
             times.append(time.perf_counter() - t0)
         return times
 
@@ -167,7 +172,8 @@ def kernel_ms(data, calls: int = 50, threads: int = 2) -> float:
 
 
 def run_default(args) -> bool:
-    from forecasting import bayes, bayes_sampling
+    from forecasting import bayes
+    from forecasting.bayes.kernel_op import likelihood_check
 
     t0 = time.perf_counter()
     data = simulate(args.seed, args.forecasters, args.questions, args.forecasts)
@@ -177,9 +183,9 @@ def run_default(args) -> bool:
         flush=True,
     )
     t0 = time.perf_counter()
-    bayes_sampling.warm_up(args.forecasters)
+    bayes.sampling.warm_up(args.forecasters)
     nuts_compile = time.perf_counter() - t0
-    check = bayes_sampling.likelihood_check()
+    check = likelihood_check()
     print(f"NUTS model: first compile {nuts_compile:.1f} s; numba likelihood matches bayes: {check['ok']}", flush=True)
 
     kernel_before = kernel_ms(data)

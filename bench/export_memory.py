@@ -230,7 +230,7 @@ def child(mode: str, db_path: str, out_path: str) -> None:
     _setup(db_path)
     import pandas as pd  # imported before the measurement starts, like the exports' pyarrow
 
-    from forecasting import exports
+    from forecasting.io import exports
     from forecasting.models import Prediction
 
     rss_start = _status_kb("VmRSS")

@@ -8,6 +8,7 @@ class ForecastingConfig(AppConfig):
     verbose_name = "Forecasting"
 
     def ready(self) -> None:
+        from . import tasks  # noqa: F401  registers the tasks, which services queue by name (forecasting.jobs)
         from .roles import ensure_role_groups
 
         # Permissions exist only after auth's own post_migrate handler, so groups are synced

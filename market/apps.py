@@ -15,4 +15,9 @@ class MarketConfig(AppConfig):
 
     def ready(self) -> None:
         # Each module joins one of forecasting's extension points when imported.
-        from . import receivers  # noqa: F401  settlement follows the question (forecasting.signals)
+        from . import (
+            exports,  # noqa: F401  the market table of the analysts' downloads
+            panels,  # noqa: F401  the trade panel on forecasting's question page
+            receivers,  # noqa: F401  settlement follows the question (forecasting.signals)
+        )
+        from .api import fields  # noqa: F401  the market field of forecasting's question API

@@ -1,4 +1,7 @@
-"""Market web views: quote (JSON, for the live trade panel), trade, portfolio, leaderboard."""
+"""Market web views: quote (JSON, for the live trade panel), trade, portfolio, leaderboard.
+
+The trade panel on the question page is market/panels.py; market/urls.py routes these views.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from forecasting.models import Question
-from webapp.charts import step_chart
 
 from . import services
 from .forms import TradeForm
@@ -93,26 +95,3 @@ def portfolio(request: HttpRequest) -> HttpResponse:
 
 def leaderboard(request: HttpRequest) -> HttpResponse:
     return render(request, "market/leaderboard.html", {"rows": services.profit_leaderboard()})
-
-
-def trade_panel_context(request: HttpRequest, question: Question) -> dict:
-    """What the question page needs for the market panel (called by the question view)."""
-    market = Market.objects.filter(question=question).first()
-    if market is None:
-        return {"market": None}
-    prices = services.market_prices(market)
-    labels = ["No", "Yes"] if question.is_binary else [o.label for o in question.options.all()]
-    context = {
-        "market": market,
-        "market_outcomes": [{"index": i, "label": labels[i], "price": p} for i, p in enumerate(prices)],
-        "market_probability": prices[-1] if question.is_binary else None,
-        "trade_key": uuid.uuid4().hex,
-        "price_chart": None,
-    }
-    if request.user.is_authenticated:
-        context["balance"] = services.account_for_user(user=request.user).balance / MICRO
-        context["my_positions"] = [v for v in services.portfolio(user=request.user) if v.market.pk == market.pk]
-    history = list(market.price_history.order_by("at", "id").values_list("at", "prices"))
-    if question.is_binary and len(history) >= 2:
-        context["price_chart"] = step_chart([(at.timestamp(), p[-1]) for at, p in history])
-    return context

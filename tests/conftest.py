@@ -1,9 +1,16 @@
+import datetime as dt
 import os
+from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from hypothesis import settings as hypothesis_settings
+from rest_framework.test import APIClient
 
-from tests.factories import QuestionFactory, UserFactory, editor_user
+from forecasting import services
+from forecasting.models import Question, Resolution
+from tests.api_helpers import client_for
+from tests.factories import PredictionFactory, QuestionFactory, UserFactory, analyst_user, editor_user
 
 # CI (``.ci/run``) sets HYPOTHESIS_PROFILE=ci: the same examples on every run, so that a gate never
 # fails on a new random draw; local runs keep drawing new examples, which is where bugs are found.
@@ -48,3 +55,64 @@ def editor(db):
 @pytest.fixture
 def question(db):
     return QuestionFactory()
+
+
+# --- the REST API's tests (tests/forecasting/api, tests/market/api) ---------------------------------------
+
+
+@pytest.fixture
+def fast_password_hashing(settings):
+    """The factories set passwords; PBKDF2 would make each test's half-dozen users take seconds.
+
+    Ask for it before any user is made (``pytest.mark.usefixtures`` in ``pytestmark``): a password
+    hashed with PBKDF2 does not check once MD5 is the only hasher.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def reader_api(reader):
+    return client_for(reader)
+
+
+@pytest.fixture
+def editor_api(editor):
+    return client_for(editor)
+
+
+@pytest.fixture
+def analyst(db):
+    return analyst_user(username="ann")
+
+
+@pytest.fixture
+def analyst_api(analyst):
+    return client_for(analyst)
+
+
+@pytest.fixture
+def opened_question(db, editor):
+    """An open yes/no question opened by an editor (so it has its market)."""
+    question = QuestionFactory(status=Question.Status.DRAFT)
+    return services.question_open(question=question, actor=editor)
+
+
+@pytest.fixture
+def resolved_question(db, editor):
+    """A yes/no question open for 10 days in the past, three forecasters, resolved YES and scored."""
+    start = timezone.now() - dt.timedelta(days=20)
+    question = QuestionFactory(opens_at=start, closes_at=start + dt.timedelta(days=10), title="Resolved?")
+    for i, (user, p) in enumerate(zip(UserFactory.create_batch(3), ("0.2", "0.6", "0.9"), strict=True)):
+        PredictionFactory(
+            question=question, forecaster=user, probability=Decimal(p), made_at=start + dt.timedelta(days=i)
+        )
+    Resolution.objects.create(question=question, outcome=Resolution.Outcome.YES, resolved_by=editor)
+    Question.objects.filter(pk=question.pk).update(status=Question.Status.RESOLVED)
+    services.question_scores_recompute(question_id=question.pk)
+    question.refresh_from_db()
+    return question

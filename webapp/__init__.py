@@ -1,4 +1,5 @@
-"""The Django project: settings, URLs, the Celery app, templates and the web views."""
+"""The Django project shell: settings, root URLs, the Celery app, the base and login templates and
+the shared stylesheet. The pages themselves live in the apps (forecasting/views, market/views.py)."""
 
 from .celery import app as celery_app
 

@@ -125,7 +125,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# --- REST API (webapp/api) ------------------------------------------------------------------
+# --- REST API (forecasting/api, market/api; settings in webapp/api/conf.py) ------------------------------------------------------------------
 from webapp.api.conf import REST_FRAMEWORK, SPECTACULAR_SETTINGS  # noqa: E402, F401
 
 LOGIN_URL = "login"
@@ -156,7 +156,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A new prefork process compiles the Bayesian model (10-40 s) before it reports in (webapp/celery.py:
+# A new prefork process compiles the Bayesian model (10-40 s) before it reports in (forecasting/tasks.py:
 # warm_up_bayes); Celery's default wait of 4 s may kill it ("Timed out waiting for UP message").
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = float(os.environ.get("CELERY_WORKER_PROC_ALIVE_TIMEOUT", "180"))
 
@@ -164,7 +164,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Libraries speak at WARNING and up: at INFO, pytensor alone prints its config lookups and compiler
+    # flags on every Bayesian command. The project's own apps log at LOG_LEVEL.
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {app: {"level": os.environ.get("LOG_LEVEL", "INFO")} for app in ("forecasting", "market", "webapp")},
 }
 
 # --- Exports ----------------------------------------------------------------------------------
@@ -181,7 +184,7 @@ LEADERBOARD_MIN_COVERAGE_ARTICLE = float(os.environ.get("LEADERBOARD_MIN_COVERAG
 # --- Bayesian model (forecasting.bayes) ----------------------------------------------------------
 # "map" (point estimate, L-BFGS: well under a second on demo-sized data) or "nuts" (full
 # posterior with PyMC: compiles and samples for far longer, so opt in with BAYES_FIT_METHOD=nuts).
-# A worker runs NUTS chains in its own process, never in forked ones (forecasting.bayes_sampling).
+# A worker runs NUTS chains in its own process, never in forked ones (forecasting.bayes.sampling).
 BAYES_FIT_METHOD = os.environ.get("BAYES_FIT_METHOD", "map")
 BAYES_REFIT_DEBOUNCE_SECONDS = float(os.environ.get("BAYES_REFIT_DEBOUNCE_SECONDS", "5"))
 BAYES_AGGREGATE_DEBOUNCE_SECONDS = float(os.environ.get("BAYES_AGGREGATE_DEBOUNCE_SECONDS", "2"))
@@ -189,11 +192,11 @@ BAYES_REFIT_LEASE_SECONDS = int(os.environ.get("BAYES_REFIT_LEASE_SECONDS", str(
 BAYES_MAX_RHAT = 1.05
 BAYES_MIN_ESS = 100
 BAYES_MAX_DIVERGENCES = 0
-# Each Celery worker process compiles the model when it starts (webapp/celery.py).
+# Each Celery worker process compiles the model when it starts (forecasting/tasks.py: warm_up_bayes).
 BAYES_WORKER_WARM_UP = env_bool("BAYES_WORKER_WARM_UP", True)
 # Resolutions, annulments and un-resolutions queue a refit of the model (debounced, one at a time;
-# see forecasting.services.bayesian). On by default now that forecasting/bayes.py is in the tree
-# (it was off until then); the unit tests turn it off unless a test asks for it (tests/conftest.py).
+# see forecasting.services.bayesian). On by default; the unit tests turn it off unless a test asks
+# for it (tests/conftest.py).
 BAYES_AUTO_REFIT = env_bool("BAYES_AUTO_REFIT", True)
 
 # --- Market --------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from .bayesian import (
     bayes_refit_run,
     bayes_run_in_use,
     bayes_training_data,
+    bayes_warm_up,
 )
 from .predictions import latest_predictions, prediction_create
 from .questions import (
@@ -72,6 +73,7 @@ __all__ = [
     "bayes_refit_run",
     "bayes_run_in_use",
     "bayes_training_data",
+    "bayes_warm_up",
     "community_forecast",
     "forecaster_track_record",
     "latest_predictions",

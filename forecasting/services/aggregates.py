@@ -27,46 +27,11 @@ from ..models import (
     QuestionOption,
     Resolution,
 )
+from .bayesian import bayes_aggregate_schedule
+from .latest import LatestForecasts, prediction_vector, question_outcomes
 
 HEADLINE_METHOD = "recency_weighted_median"  # what readers see as "the community prediction"
 MIN_QUESTIONS_TO_FIT = 10
-
-
-def question_outcomes(question: Question) -> int:
-    return 2 if question.is_binary else question.options.count()
-
-
-def _vector(prediction: Prediction) -> np.ndarray:
-    return np.asarray(prediction.probability_vector(), dtype=float)
-
-
-@dataclass
-class _Latest:
-    """Each forecaster's latest forecast, oldest first."""
-
-    forecaster_ids: np.ndarray
-    made_at: np.ndarray
-    probabilities: np.ndarray
-
-    @classmethod
-    def load(cls, state: AggregateState) -> _Latest:
-        ids = np.frombuffer(bytes(state.forecaster_ids), dtype=np.int64)
-        made = np.frombuffer(bytes(state.made_at), dtype=np.float64)
-        probs = np.frombuffer(bytes(state.probabilities), dtype=np.float64).reshape(len(ids), state.outcomes)
-        return cls(ids, made, probs)
-
-    def with_forecast(self, forecaster_id: int, made_at: float, vector: np.ndarray) -> _Latest:
-        keep = self.forecaster_ids != forecaster_id
-        return _Latest(
-            np.append(self.forecaster_ids[keep], forecaster_id),
-            np.append(self.made_at[keep], made_at),
-            np.vstack([self.probabilities[keep], vector[None, :]]),
-        )
-
-    def store(self, state: AggregateState) -> None:
-        state.forecaster_ids = self.forecaster_ids.astype(np.int64).tobytes()
-        state.made_at = self.made_at.astype(np.float64).tobytes()
-        state.probabilities = np.ascontiguousarray(self.probabilities, dtype=np.float64).tobytes()
 
 
 def aggregator_parameters() -> dict[str, dict]:
@@ -88,7 +53,7 @@ def _aggregate_all(probabilities: np.ndarray, parameters: dict[str, dict]) -> di
 
 
 def _snapshots(
-    question: Question, prediction: Prediction, latest: _Latest, parameters: dict[str, dict]
+    question: Question, prediction: Prediction, latest: LatestForecasts, parameters: dict[str, dict]
 ) -> list[AggregateSnapshot]:
     values = _aggregate_all(latest.probabilities, parameters)
     return [
@@ -110,31 +75,29 @@ def aggregates_update_for_prediction(*, question: Question, prediction: Predicti
     state, _ = AggregateState.objects.get_or_create(
         question=question, defaults={"outcomes": question_outcomes(question)}
     )
-    latest = _Latest.load(state).with_forecast(
-        prediction.forecaster_id, prediction.made_at.timestamp(), _vector(prediction)
+    latest = LatestForecasts.load(state).with_forecast(
+        prediction.forecaster_id, prediction.made_at.timestamp(), prediction_vector(prediction)
     )
     latest.store(state)
     state.last_prediction = prediction
     state.save()
     if question.is_binary:
-        from .bayesian import bayes_aggregate_schedule
-
         bayes_aggregate_schedule(state=state)
     return AggregateSnapshot.objects.bulk_create(_snapshots(question, prediction, latest, aggregator_parameters()))
 
 
-def _latest_from_database(question: Question) -> tuple[_Latest, Prediction | None]:
+def _latest_from_database(question: Question) -> tuple[LatestForecasts, Prediction | None]:
     latest: dict[int, tuple[float, np.ndarray]] = {}
     last = None
     for prediction in Prediction.objects.filter(question=question).order_by("made_at", "id"):
         latest.pop(prediction.forecaster_id, None)  # re-inserted last: dicts keep insertion order
-        latest[prediction.forecaster_id] = (prediction.made_at.timestamp(), _vector(prediction))
+        latest[prediction.forecaster_id] = (prediction.made_at.timestamp(), prediction_vector(prediction))
         last = prediction
     k = question_outcomes(question)
     if not latest:
-        return _Latest(np.empty(0, dtype=np.int64), np.empty(0), np.empty((0, k))), None
+        return LatestForecasts(np.empty(0, dtype=np.int64), np.empty(0), np.empty((0, k))), None
     return (
-        _Latest(
+        LatestForecasts(
             np.fromiter(latest.keys(), dtype=np.int64, count=len(latest)),
             np.array([made for made, _ in latest.values()]),
             np.vstack([vector for _, vector in latest.values()]),
@@ -174,12 +137,14 @@ def aggregate_state_rebuild(*, question_id: int) -> list[AggregateSnapshot]:
 
 def _replay(
     question: Question, predictions: list[Prediction], outcomes: int, parameters: dict[str, dict]
-) -> tuple[_Latest, list[AggregateSnapshot]]:
+) -> tuple[LatestForecasts, list[AggregateSnapshot]]:
     """The state and the snapshot after each of ``predictions`` (in (made_at, id) order)."""
-    latest = _Latest(np.empty(0, dtype=np.int64), np.empty(0), np.empty((0, outcomes)))
+    latest = LatestForecasts(np.empty(0, dtype=np.int64), np.empty(0), np.empty((0, outcomes)))
     snapshots: list[AggregateSnapshot] = []
     for prediction in predictions:
-        latest = latest.with_forecast(prediction.forecaster_id, prediction.made_at.timestamp(), _vector(prediction))
+        latest = latest.with_forecast(
+            prediction.forecaster_id, prediction.made_at.timestamp(), prediction_vector(prediction)
+        )
         snapshots.extend(_snapshots(question, prediction, latest, parameters))
     return latest, snapshots
 
@@ -285,7 +250,7 @@ def aggregator_fits_refresh(*, now: dt.datetime | None = None) -> list[Aggregato
     for question_id, standing in latest.items():
         if len(standing) < 2:
             continue
-        matrix = np.vstack([_vector(p) for p in standing.values()])
+        matrix = np.vstack([prediction_vector(p) for p in standing.values()])
         statistics.append(aggregation.mean_log_probabilities(matrix))
         outcomes.append(resolutions[question_id].outcome_index())
     if len(statistics) >= MIN_QUESTIONS_TO_FIT:

@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from ..jobs import enqueue
 from ..models import (
     AggregateSnapshot,
     AggregateState,
@@ -38,15 +39,25 @@ from ..models import (
     Question,
     Resolution,
 )
+from .latest import LatestForecasts
 
 logger = logging.getLogger(__name__)
 
 BAYES_METHOD = "bayes"
+REFIT_TASK = "forecasting.tasks.refit_bayes"
+UPDATE_TASK = "forecasting.tasks.update_bayes_aggregate"
 
 
 def _schedule() -> ModelSchedule:
     schedule, _ = ModelSchedule.objects.select_for_update().get_or_create(pk=1)
     return schedule
+
+
+def bayes_warm_up(*, method: str) -> float:
+    """Compile the model's fit (``"map"``) or its NUTS sampler (``"nuts"``) in this process; seconds taken."""
+    from .. import bayes
+
+    return bayes.warm_up() if method == "map" else bayes.sampling.warm_up()
 
 
 def bayes_run_in_use() -> ModelRun | None:
@@ -57,13 +68,11 @@ def bayes_run_in_use() -> ModelRun | None:
 @transaction.atomic
 def bayes_refit_request(*, reason: str) -> None:
     """Ask for a refit (after this transaction commits); cheap and safe to call in bursts."""
-    from ..tasks import refit_bayes
-
     schedule = _schedule()
     schedule.requested_at = timezone.now()
     schedule.requested_reason = reason[:300]
     schedule.save(update_fields=["requested_at", "requested_reason"])
-    transaction.on_commit(lambda: refit_bayes.apply_async(countdown=settings.BAYES_REFIT_DEBOUNCE_SECONDS))
+    enqueue(REFIT_TASK, countdown=settings.BAYES_REFIT_DEBOUNCE_SECONDS)
 
 
 # --- training data ------------------------------------------------------------------------------
@@ -227,9 +236,7 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
             ).values_list("pk", flat=True):
                 bayes_aggregate_update(question_id=question_id)
         if again:
-            from ..tasks import refit_bayes
-
-            transaction.on_commit(lambda: refit_bayes.apply_async(countdown=settings.BAYES_REFIT_DEBOUNCE_SECONDS))
+            enqueue(REFIT_TASK, countdown=settings.BAYES_REFIT_DEBOUNCE_SECONDS)
     return run
 
 
@@ -238,16 +245,11 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
 
 def bayes_aggregate_schedule(*, state: AggregateState) -> None:
     """Called with the question's row locked, after a new forecast: queue one debounced update."""
-    from ..tasks import update_bayes_aggregate
-
     if state.bayes_pending:
         return
     state.bayes_pending = True
     state.save(update_fields=["bayes_pending"])
-    question_id = state.question_id
-    transaction.on_commit(
-        lambda: update_bayes_aggregate.apply_async((question_id,), countdown=settings.BAYES_AGGREGATE_DEBOUNCE_SECONDS)
-    )
+    enqueue(UPDATE_TASK, state.question_id, countdown=settings.BAYES_AGGREGATE_DEBOUNCE_SECONDS)
 
 
 @transaction.atomic
@@ -261,8 +263,6 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
     that of the probability over the uncertainty in these forecasters' parameters
     (``BayesFit.aggregate``).
     """
-    from .aggregates import _Latest
-
     question = Question.objects.select_for_update().get(pk=question_id)
     state = AggregateState.objects.filter(question=question).first()
     if state is None or not question.is_binary:
@@ -271,7 +271,7 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
         state.bayes_pending = False
         state.save(update_fields=["bayes_pending"])
     run = bayes_run_in_use()
-    latest = _Latest.load(state)
+    latest = LatestForecasts.load(state)
     if run is None or not len(latest.forecaster_ids):
         return None
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from ..jobs import enqueue
 from ..models import Article, Question, QuestionEvent, QuestionOption, Resolution
+from ..signals import question_status_changed
+from .bayesian import bayes_refit_request
 
 Status = Question.Status
 
@@ -35,23 +39,16 @@ def _record(question: Question, *, actor, action: str, from_status: str, note: s
 
 
 def _set_status(question: Question, status: str) -> None:
-    from market.services import market_sync_with_question
-
     question.status = status
     question.save(update_fields=["status", "updated_at"])
-    # The market opens, closes and settles with its question, in the editor's transaction.
-    market_sync_with_question(question=question)
+    # Receivers (the market: it opens, closes and settles with its question) write in the editor's transaction.
+    question_status_changed.send(sender=Question, question=question)
 
 
 def _schedule_scoring(question: Question, *, reason: str) -> None:
-    from django.conf import settings
-
-    from ..tasks import refit_aggregators, score_question
-    from .bayesian import bayes_refit_request
-
     # After commit: the worker must see the resolution this transaction wrote.
-    score_question.delay_on_commit(question.pk)
-    refit_aggregators.delay_on_commit()
+    enqueue("forecasting.tasks.score_question", question.pk)
+    enqueue("forecasting.tasks.refit_aggregators")
     if settings.BAYES_AUTO_REFIT:
         bayes_refit_request(reason=f"question {question.pk} {reason}")
 

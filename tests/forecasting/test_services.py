@@ -177,7 +177,7 @@ class TestScores:
             services.question_resolve(question=question, actor=editor, outcome="yes")
         assert not Score.objects.exists(), "scoring must wait for the commit"
         # scoring, and a refit of the learnt aggregation parameters
-        assert [c.func.__self__.name for c in callbacks] == [
+        assert [c.name for c in callbacks] == [
             "forecasting.tasks.score_question",
             "forecasting.tasks.refit_aggregators",
         ]

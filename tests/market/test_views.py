@@ -58,6 +58,11 @@ def test_trade_through_the_page_and_a_retry_trades_once(reader_client, reader, m
     assert "Your position" in page and "Market: <strong>" in page
 
 
+def test_a_question_without_a_market_shows_no_market_panel(client, question):
+    page = client.get(question.get_absolute_url()).content.decode()
+    assert 'id="market"' not in page and "Market: <strong>" not in page
+
+
 def test_trade_errors_are_shown_and_change_nothing(reader_client, market):
     response = reader_client.post(
         reverse("market_trade", args=[market.question_id]), {"side": "sell", "outcome": 1, "shares": "5"}, follow=True

@@ -1,13 +1,8 @@
-"""The public REST API (Django REST framework), versioned under ``/api/v1/``.
+"""The project's REST API wiring: each app's API mounted under ``/api/v1/``, the docs, the settings.
 
-Thin like the web views: each endpoint validates its input with a serializer, calls one
-service (``forecasting.services``, ``market.services``) and serializes the result. Services
-raise Django's ``ValidationError``/``PermissionDenied``; ``exceptions.api_exception_handler``
-turns those, and every DRF error, into one error body::
-
-    {"error": {"code": "invalid", "message": "...", "fields": {"probability": ["..."]}}}
-
-The OpenAPI 3 schema is at ``/api/schema/`` (Swagger UI at ``/api/docs/``, Redoc at
-``/api/redoc/``, both served from drf-spectacular-sidecar's static files: no CDN). The
-settings the API needs are in ``conf.py``.
+The endpoints live in the apps (``forecasting.api``, ``market.api``); here are only ``urls.py``
+(``/api/v1/`` with every app's endpoints in the ``api`` namespace, the v1 catch-all 404, the
+OpenAPI 3 schema at ``/api/schema/``, Swagger UI at ``/api/docs/`` and Redoc at ``/api/redoc/``,
+both served from drf-spectacular-sidecar's static files: no CDN) and ``conf.py`` (the DRF and
+drf-spectacular settings).
 """

@@ -1,8 +1,9 @@
 """The API's settings, imported by ``webapp/settings.py`` (which also lists ``API_APPS``).
 
 The API's views set their authentication, pagination, filtering, schema class and exception
-handler themselves, so these defaults only matter to DRF views elsewhere in the project; they
-are the same values, so every API in the project behaves alike.
+handler themselves (``forecasting.api.base.ApiView``), so these defaults only matter to DRF views
+elsewhere in the project; they are the same values, so every API in the project behaves alike.
+Dotted paths, not imports: the settings must not import the apps.
 """
 
 API_APPS = [
@@ -20,11 +21,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "DEFAULT_PAGINATION_CLASS": "webapp.api.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "forecasting.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "webapp.api.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "forecasting.api.exceptions.api_exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -1,10 +1,10 @@
-"""Import resolved yes/no forecasts from a flat CSV file; the format is in ``forecasting.importing``."""
+"""Import resolved yes/no forecasts from a flat CSV file; the format is in ``forecasting.io.imports``."""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from forecasting.importing import ImportFileError, forecasts_import
+from forecasting.io.imports import ImportFileError, forecasts_import
 
 
 class Command(BaseCommand):

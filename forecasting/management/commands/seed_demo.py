@@ -20,7 +20,7 @@ from django.db import transaction
 
 from forecasting.models import Article, Question
 from forecasting.roles import ANALYSTS, EDITORS, ensure_role_groups
-from market.services import market_sync_with_question
+from forecasting.signals import question_status_changed
 
 SEED_FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "seed_article.json"
 SEED_ARTICLE_SLUG = "ukraine-talks-kremlin-sees-no-us-breakthrough"
@@ -41,9 +41,10 @@ class Command(BaseCommand):
         else:
             call_command("loaddata", str(SEED_FIXTURE), verbosity=0)
             self.stdout.write(self.style.SUCCESS("Loaded the seed article and its questions."))
-        # Every open question trades in a market (creates the missing ones only).
-        for question in Question.objects.filter(status=Question.Status.OPEN, market__isnull=True):
-            market_sync_with_question(question=question)
+        # The fixture writes its questions directly, past the services: tell the apps that follow a
+        # question's status (the market opens one per open question; receivers are idempotent).
+        for question in Question.objects.select_for_update().filter(status=Question.Status.OPEN):
+            question_status_changed.send(sender=Question, question=question)
 
         path = Path(credentials_file)
         stored = json.loads(path.read_text()) if path.exists() else {}

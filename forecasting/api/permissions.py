@@ -1,0 +1,52 @@
+"""Who may do what: the web's rules (roles are Django groups with permissions, ``forecasting.roles``).
+
+- Anyone, signed in or not, reads the public things: articles, published questions, their
+  aggregates and market prices, leaderboards.
+- A signed-in reader submits and reads their own forecasts, trades and scores.
+- Editors (``forecasting.add_question``, ``open_question``, ``close_question``,
+  ``resolve_question``, ``annul_question``; ``change_question`` also shows drafts) manage questions.
+- Analysts (``forecasting.view_score``) read every forecaster's scores, anonymised; analysts
+  and editors (``forecasting.view_modelrun``) read the Bayesian model's runs.
+
+A permission that fails for a request without credentials gives 401, with credentials 403.
+The services check the editor permissions again (``PermissionDenied``: 403).
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from rest_framework.permissions import BasePermission
+
+from forecasting.models import Question
+
+VIEW_DRAFTS = "forecasting.change_question"
+
+
+def _describe(perm: str) -> str:
+    return perm.split(".")[-1].replace("_", " ")
+
+
+def has_perm(perm: str) -> type[BasePermission]:
+    """A permission class requiring the Django permission ``perm``."""
+
+    class HasPerm(BasePermission):
+        message = f"You need the {_describe(perm)} permission."
+
+        def has_permission(self, request, view) -> bool:
+            return bool(request.user and request.user.is_authenticated and request.user.has_perm(perm))
+
+    HasPerm.__name__ = HasPerm.__qualname__ = f"Has_{perm.replace('.', '_')}"
+    return HasPerm
+
+
+def visible_questions(user):
+    """Drafts only for those who may edit questions (as on the web)."""
+    questions = Question.objects.select_related("article")
+    if user.has_perm(VIEW_DRAFTS):
+        return questions
+    return questions.exclude(status=Question.Status.DRAFT)
+
+
+def visible_question_or_404(request, pk: int) -> Question:
+    """A question the user may see, or 404."""
+    return get_object_or_404(visible_questions(request.user), pk=pk)

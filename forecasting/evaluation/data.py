@@ -1,0 +1,210 @@
+"""The benchmark's input: reading and cleaning the flat CSV of resolved forecasts, and each
+question as the evaluation sees it (``QuestionHistory``). The format and the cleaning rules are in
+``forecasting.evaluation``'s docstring. Pure numpy/pandas: no Django import."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecasting import aggregation
+
+REQUIRED_COLUMNS = ("question_id", "forecaster_id", "made_at", "probability", "outcome", "resolved_at")
+DROP_REASONS = (
+    "unparsable_date",
+    "bad_probability",
+    "bad_outcome",
+    "made_after_resolution",
+    "inconsistent_question",
+)
+SECONDS_PER_DAY = 86400.0
+
+
+class MissingColumnsError(ValueError):
+    """The input lacks some of ``REQUIRED_COLUMNS``."""
+
+    def __init__(self, missing: Iterable[str]):
+        self.missing = tuple(missing)
+        super().__init__(f"missing required column(s): {', '.join(self.missing)}")
+
+
+@dataclass(frozen=True, eq=False)
+class ForecastLog:
+    """Every kept forecast on a question, ordered by ``made_at`` (ties in file order)."""
+
+    forecaster_ids: np.ndarray  # (m,) str
+    made_at: np.ndarray  # (m,) float, epoch seconds UTC
+    probabilities: np.ndarray  # (m, k), k = 2: [P(no), P(yes)]
+
+
+@dataclass(frozen=True, eq=False)
+class QuestionHistory:
+    """A resolved question as the evaluation sees it.
+
+    ``forecaster_ids``, ``made_at`` and ``probabilities`` describe each forecaster's latest
+    forecast, rows ordered oldest to newest; ``all_forecasts`` holds every kept forecast.
+    Times are epoch seconds (UTC) as floats.
+    """
+
+    question_id: str
+    forecaster_ids: np.ndarray  # (n,)
+    made_at: np.ndarray  # (n,) float
+    probabilities: np.ndarray  # (n, k)
+    all_forecasts: ForecastLog
+    resolved_at: float
+    outcome_index: int
+
+    @property
+    def n_forecasters(self) -> int:
+        return len(self.forecaster_ids)
+
+    @cached_property
+    def mean_log_probabilities(self) -> np.ndarray:
+        """``aggregation.mean_log_probabilities`` of the latest forecasts (computed once)."""
+        return aggregation.mean_log_probabilities(self.probabilities)
+
+    def truncated(self, count: int) -> QuestionHistory:
+        """The question as it stood after its first ``count`` forecasts (same resolution)."""
+        log = self.all_forecasts
+        standing = _standing_indexes(log.forecaster_ids[:count])
+        return QuestionHistory(
+            question_id=self.question_id,
+            forecaster_ids=log.forecaster_ids[standing],
+            made_at=log.made_at[standing],
+            probabilities=log.probabilities[standing],
+            all_forecasts=ForecastLog(log.forecaster_ids[:count], log.made_at[:count], log.probabilities[:count]),
+            resolved_at=self.resolved_at,
+            outcome_index=self.outcome_index,
+        )
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+def _is_gzip(path: Path) -> bool:
+    if path.suffix == ".gz":
+        return True
+    with path.open("rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """The raw CSV as strings (gzip detected from the ``.gz`` suffix or the magic bytes)."""
+    path = Path(path)
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        return pd.read_csv(handle, dtype=str, keep_default_na=False, na_filter=False)
+
+
+def _parse_dates(values: pd.Series) -> pd.Series:
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC")
+    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+
+
+def clean_forecasts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Typed, valid rows (file order kept) and the number of rows dropped per reason.
+
+    Idempotent. Raises ``MissingColumnsError`` when a required column is absent.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise MissingColumnsError(missing)
+    made_at = _parse_dates(frame["made_at"])
+    resolved_at = _parse_dates(frame["resolved_at"])
+    probability = pd.to_numeric(frame["probability"], errors="coerce").astype(float)
+    outcome = pd.to_numeric(frame["outcome"], errors="coerce").astype(float)
+
+    bad_date = made_at.isna() | resolved_at.isna()
+    bad_probability = ~bad_date & ~(np.isfinite(probability) & (probability >= 0) & (probability <= 1))
+    bad_outcome = ~bad_date & ~bad_probability & ~outcome.isin([0.0, 1.0])
+    valid = ~(bad_date | bad_probability | bad_outcome)
+    late = valid & (made_at > resolved_at)
+    keep = valid & ~late
+
+    clean = pd.DataFrame(
+        {
+            "question_id": frame["question_id"].astype(str),
+            "forecaster_id": frame["forecaster_id"].astype(str),
+            "made_at": made_at,
+            "probability": probability,
+            "outcome": outcome.fillna(-1).astype(int),
+            "resolved_at": resolved_at,
+        }
+    )[keep.to_numpy()]
+    grouped = clean.groupby("question_id", sort=False)
+    inconsistent = (grouped["outcome"].transform("nunique") > 1) | (grouped["resolved_at"].transform("nunique") > 1)
+    clean = clean[~inconsistent.to_numpy()].reset_index(drop=True)
+
+    dropped = {
+        "unparsable_date": int(bad_date.sum()),
+        "bad_probability": int(bad_probability.sum()),
+        "bad_outcome": int(bad_outcome.sum()),
+        "made_after_resolution": int(late.sum()),
+        "inconsistent_question": int(inconsistent.sum()),
+    }
+    return clean, dropped
+
+
+def load_forecasts(path: str | Path) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Read and clean a benchmark CSV: ``(frame, dropped rows per reason)``."""
+    return clean_forecasts(read_csv(path))
+
+
+# --- question histories ---------------------------------------------------------------------------
+
+
+def _standing_indexes(forecaster_ids: np.ndarray) -> np.ndarray:
+    """Indexes of each forecaster's last entry, ascending (i.e. oldest to newest)."""
+    if len(forecaster_ids) == 0:
+        return np.zeros(0, dtype=int)
+    reversed_ids = forecaster_ids[::-1]
+    _, first_in_reversed = np.unique(reversed_ids, return_index=True)
+    return np.sort(len(forecaster_ids) - 1 - first_in_reversed)
+
+
+def _epoch_seconds(values: pd.Series) -> np.ndarray:
+    return (values - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=float)
+
+
+def build_histories(frame: pd.DataFrame) -> list[QuestionHistory]:
+    """One ``QuestionHistory`` per question of a cleaned frame, ordered by ``resolved_at``
+    (ties in order of the question's first appearance)."""
+    if frame.empty:
+        return []
+    question_code, question_ids = pd.factorize(frame["question_id"], sort=False)
+    order = np.lexsort((np.arange(len(frame)), frame["made_at"].to_numpy(), question_code))
+    codes = question_code[order]
+    forecasters = frame["forecaster_id"].to_numpy(dtype=object)[order]
+    made_at = _epoch_seconds(frame["made_at"])[order]
+    yes = frame["probability"].to_numpy(dtype=float)[order]
+    probabilities = np.column_stack([1.0 - yes, yes])
+    resolved = _epoch_seconds(frame["resolved_at"])[order]
+    outcomes = frame["outcome"].to_numpy(dtype=int)[order]
+
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    ends = np.r_[starts[1:], len(codes)]
+    histories = []
+    for start, end in zip(starts, ends, strict=True):
+        log = ForecastLog(forecasters[start:end], made_at[start:end], probabilities[start:end])
+        standing = _standing_indexes(log.forecaster_ids)
+        histories.append(
+            QuestionHistory(
+                question_id=str(question_ids[codes[start]]),
+                forecaster_ids=log.forecaster_ids[standing],
+                made_at=log.made_at[standing],
+                probabilities=log.probabilities[standing],
+                all_forecasts=log,
+                resolved_at=float(resolved[start]),
+                outcome_index=int(outcomes[start]),
+            )
+        )
+    # Histories come out in question-code order (first appearance); a stable sort keeps it on ties.
+    histories.sort(key=lambda h: h.resolved_at)
+    return histories

@@ -1,0 +1,27 @@
+"""Forecasting's HTML pages (included at the site root by webapp/urls.py; names are unnamespaced)."""
+
+from django.urls import path
+
+from .views import accounts, articles, downloads, editor, people, questions
+
+urlpatterns = [
+    path("", articles.home, name="home"),
+    path("articles/<slug:slug>/", articles.article_detail, name="article_detail"),
+    path("questions/<int:pk>/", questions.question_detail, name="question_detail"),
+    path("questions/<int:pk>/forecast/", questions.forecast_submit, name="forecast_submit"),
+    path("questions/<int:pk>/resolve/", editor.question_resolve, name="question_resolve"),
+    path("questions/<int:pk>/<slug:action>/", editor.question_action, name="question_action"),
+    path("articles/<slug:slug>/leaderboard/", people.leaderboard, name="article_leaderboard"),
+    path("leaderboard/", people.leaderboard, name="leaderboard"),
+    path("forecasters/<str:username>/", people.track_record, name="track_record"),
+    path("me/forecasts/", people.my_forecasts, name="my_forecasts"),
+    path("me/download/", downloads.download_mine, name="download_mine"),
+    path("downloads/", downloads.downloads, name="analyst_downloads"),
+    path("downloads/all/", downloads.download_all, name="download_all"),
+    path("downloads/articles/<slug:slug>/", downloads.download_article, name="download_article"),
+    path("downloads/questions/<int:pk>/", downloads.download_question, name="download_question"),
+    path("editor/", editor.editor_dashboard, name="editor_dashboard"),
+    path("editor/models/", editor.editor_model_runs, name="editor_model_runs"),
+    path("editor/questions/new/", editor.editor_question_create, name="editor_question_create"),
+    path("accounts/signup/", accounts.signup, name="signup"),
+]

@@ -1,0 +1,49 @@
+"""The market's panel on forecasting's question page: prices, the price chart, the reader's position
+and the trade form, plus the "Market: x%" headline under the community prediction.
+
+Registered with forecasting's question-page extension point when imported (from ``MarketConfig.ready()``).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpRequest
+
+from forecasting.charts import step_chart
+from forecasting.models import Question
+from forecasting.views.panels import register_question_panel
+
+from . import services
+from .models import MICRO, Market
+
+
+def trade_panel_context(request: HttpRequest, question: Question) -> dict | None:
+    """What the market panel shows on this question's page; ``None`` (no panel) without a market."""
+    market = Market.objects.filter(question=question).first()
+    if market is None:
+        return None
+    prices = services.market_prices(market)
+    labels = ["No", "Yes"] if question.is_binary else [o.label for o in question.options.all()]
+    context = {
+        "market": market,
+        "market_outcomes": [{"index": i, "label": labels[i], "price": p} for i, p in enumerate(prices)],
+        "market_probability": prices[-1] if question.is_binary else None,
+        "trade_key": uuid.uuid4().hex,
+        "price_chart": None,
+    }
+    if request.user.is_authenticated:
+        context["balance"] = services.account_for_user(user=request.user).balance / MICRO
+        context["my_positions"] = [v for v in services.portfolio(user=request.user) if v.market.pk == market.pk]
+    history = list(market.price_history.order_by("at", "id").values_list("at", "prices"))
+    if question.is_binary and len(history) >= 2:
+        context["price_chart"] = step_chart([(at.timestamp(), p[-1]) for at, p in history])
+    return context
+
+
+register_question_panel(
+    "market",
+    template="market/_panel.html",
+    headline_template="market/_headline.html",
+    context=trade_panel_context,
+)
