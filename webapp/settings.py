@@ -164,10 +164,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    # Libraries speak at WARNING and up: at INFO, pytensor alone prints its config lookups and compiler
-    # flags on every Bayesian command. The project's own apps log at LOG_LEVEL.
+    # Libraries speak at WARNING and up: at INFO, pytensor prints a line per config default it looks
+    # up ("Suppressed KeyError ... for parameter 'cxx'") and its compiler flags on every Bayesian
+    # command. Its logger is pinned too because a Celery worker resets the root logger to its
+    # --loglevel. The project's own apps log at LOG_LEVEL.
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {app: {"level": os.environ.get("LOG_LEVEL", "INFO")} for app in ("forecasting", "market", "webapp")},
+    "loggers": {
+        **{app: {"level": os.environ.get("LOG_LEVEL", "INFO")} for app in ("forecasting", "market", "webapp")},
+        "pytensor": {"level": "WARNING"},
+    },
 }
 
 # --- Exports ----------------------------------------------------------------------------------
