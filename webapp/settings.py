@@ -125,7 +125,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# --- REST API (forecasting/api, market/api; settings in webapp/api/conf.py) ------------------------------------------------------------------
+# --- REST API (forecasting/api, market/api; its settings: webapp/api/conf.py) -----------------
 from webapp.api.conf import REST_FRAMEWORK, SPECTACULAR_SETTINGS  # noqa: E402, F401
 
 LOGIN_URL = "login"
