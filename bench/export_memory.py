@@ -100,6 +100,7 @@ def seed(args) -> dict:
                 opens_at=opens,
                 closes_at=now + dt.timedelta(days=30),
                 status=Question.Status.OPEN,
+                published_at=opens,  # exports carry published questions only
             )
         )
     questions = Question.objects.bulk_create(questions)

@@ -70,14 +70,36 @@ def weighted_median(values: ArrayLike, weights: ArrayLike) -> float:
     return float(v[j])
 
 
+METACULUS_MIN_PROBABILITY = 0.001  # the smallest value a multiple-choice forecast can give an option there
+
+
+def squeeze_multiple_choice(medians: ArrayLike, floor: float = METACULUS_MIN_PROBABILITY) -> np.ndarray:
+    """Metaculus's normalisation of per-option medians: ``(m - floor) / Σ(m - floor) * (1 - k floor) + floor``.
+
+    Subtracting the floor before renormalising keeps an option whose median sits at the floor
+    exactly there (dividing by the sum would inflate it), and the result lies in
+    ``[floor, 1 - (k - 1) floor]``. Medians below the floor (Metaculus never has them) are
+    raised to it first; if every median is at the floor the result is uniform.
+    """
+    m = np.maximum(np.asarray(medians, dtype=float), floor) - floor
+    k = len(m)
+    if m.sum() <= 0:
+        return np.full(k, 1.0 / k)
+    return m / m.sum() * (1.0 - k * floor) + floor
+
+
 def recency_weighted_median(probabilities: ArrayLike) -> np.ndarray:
-    """Metaculus's community prediction: weighted median with recency weights (rows oldest first)."""
+    """Metaculus's community prediction: weighted median with recency weights (rows oldest first).
+
+    Binary: the weighted median of P(YES). Multiple choice: each option's weighted median,
+    normalised as Metaculus does (``squeeze_multiple_choice``).
+    """
     p = as_matrix(probabilities)
     weights = recency_weights(len(p))
     if p.shape[1] == 2:
         yes = weighted_median(p[:, 1], weights)
         return np.array([1.0 - yes, yes])
-    return _normalise(np.array([weighted_median(p[:, j], weights) for j in range(p.shape[1])]))
+    return squeeze_multiple_choice([weighted_median(p[:, j], weights) for j in range(p.shape[1])])
 
 
 def _mean_log_probabilities(probabilities: ArrayLike) -> np.ndarray:

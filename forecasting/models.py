@@ -59,7 +59,26 @@ class QuestionStatus(models.TextChoices):
     ANNULLED = "annulled", "Annulled"
 
 
-class QuestionManager(models.Manager):
+VIEW_UNPUBLISHED = "forecasting.change_question"
+
+
+class QuestionQuerySet(models.QuerySet):
+    def published(self) -> QuestionQuerySet:
+        """Questions that have ever been opened: what readers may see."""
+        return self.filter(published_at__isnull=False)
+
+    def visible_to(self, user) -> QuestionQuerySet:
+        """The one visibility rule: editors see every question, everyone else only published ones.
+
+        Keyed on ``published_at`` rather than the status, so a draft annulled (or annulled then
+        un-resolved) stays embargoed whatever status it reaches.
+        """
+        if user is not None and user.has_perm(VIEW_UNPUBLISHED):
+            return self
+        return self.published()
+
+
+class QuestionManager(models.Manager.from_queryset(QuestionQuerySet)):
     def get_by_natural_key(self, article_slug: str, title: str) -> Question:
         return self.get(article__slug=article_slug, title=title)
 
@@ -77,6 +96,9 @@ class Question(models.Model):
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField(help_text="No forecasts are accepted after this time.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    published_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the question first opened; readers never see it before."
+    )
     external_id = models.CharField(
         max_length=200, blank=True, help_text="Identifier in the source an imported question came from."
     )
@@ -448,3 +470,40 @@ class ModelSchedule(models.Model):
 
     def __str__(self) -> str:
         return "model refit schedule"
+
+
+class OutboxTask(models.Model):
+    """A Celery task to send, written in the transaction that asks for it (a transactional outbox).
+
+    ``forecasting.jobs.enqueue`` writes the row with the caller's data and tries to publish it
+    once that transaction commits; if the broker is unreachable the row stays unsent and the
+    periodic ``forecasting.tasks.outbox_flush`` publishes it later. So committed work always gets
+    its task, and a broker outage never fails the request that asked for it.
+    """
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list, blank=True)
+    not_before = models.DateTimeField(help_text="Not to run before this (the countdown asked for).")
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0, help_text="Publishing attempts so far.")
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Given up: the task cannot be published (e.g. no task by this name)."
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            # The flusher's scan: only unsent rows, oldest first.
+            models.Index(
+                fields=["created_at", "id"],
+                name="outbox_unsent_idx",
+                condition=Q(sent_at__isnull=True, failed_at__isnull=True),
+            ),
+            models.Index(fields=["sent_at"], name="outbox_sent_idx"),
+            models.Index(fields=["task_name", "created_at"], name="outbox_task_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}{tuple(self.args)} ({'sent' if self.sent_at else 'unsent'})"

@@ -130,6 +130,13 @@ def spot_scores(probabilities: ArrayLike, outcome_index: int) -> dict[str, np.nd
     }
 
 
+def uniform_scores(k: int, outcome_index: int) -> dict[str, float]:
+    """Every score of the uniform forecast ``1/k`` (the "no information" forecast)."""
+    uniform = np.full(k, 1.0 / k)
+    spot = spot_scores(uniform, outcome_index)
+    return {name: float(values[0]) for name, values in spot.items()}
+
+
 def time_averaged_scores(
     forecaster_index: ArrayLike,
     made_at: ArrayLike,
@@ -137,33 +144,44 @@ def time_averaged_scores(
     outcome_index: int,
     *,
     opens_at: float,
-    scored_until: float,
+    closes_at: float,
+    ended_at: float | None = None,
     n_forecasters: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Each forecaster's scores averaged over the question's open period.
+    """Each forecaster's scores averaged over the question's scheduled period.
 
     Inputs describe every forecast: the forecaster's index (0..n-1), when it was made (any
-    increasing number, e.g. epoch seconds) and its probabilities (``(m, k)``). A forecast
-    stands from when it was made until the same forecaster's next one or ``scored_until``
-    (the close or resolution time); forecasts made before ``opens_at`` stand from ``opens_at``.
+    increasing number, e.g. epoch seconds) and its probabilities (``(m, k)``). The period is
+    ``[opens_at, closes_at]``, ``closes_at`` being the *scheduled* close. ``ended_at`` (default
+    ``closes_at``) is when forecasting actually stopped: an early resolution or a manual close.
+    A forecast stands from when it was made until the same forecaster's next one or ``ended_at``;
+    forecasts made before ``opens_at`` stand from ``opens_at``, those from ``ended_at`` on never stand.
 
-    Documented conventions (as Metaculus):
-    - ``baseline`` and ``peer``: averaged over the whole period ``[opens_at, scored_until]``,
-      the time before a forecaster's first forecast counting as 0 points. The peer score at
-      each moment compares with the forecasters who have a standing forecast then.
-    - ``brier`` and ``log``: averaged over the time the forecaster had a standing forecast.
+    Conventions (Metaculus's "score truncation", which keeps every score proper when the time a
+    question resolves depends on its outcome: the weight of each moment is fixed in advance):
+    - ``baseline`` and ``peer``: averaged over the whole period ``[opens_at, closes_at]``; time
+      without a standing forecast (before a forecaster's first forecast, after an early end)
+      counts 0 points. The peer score at each moment compares with the forecasters who have a
+      standing forecast then.
+    - ``brier`` and ``log``: averaged over ``[first forecast, closes_at]``; after an early end the
+      time counts as the uniform forecast's score (Brier ``(k-1)/k``, log ``ln(1/k)``; the
+      equivalent of 0 baseline points). Averaging over the time a forecast stood instead would
+      divide by a duration that depends on the outcome, which is not proper. NaN for a forecaster
+      whose forecasts never stood.
     - ``coverage``: the fraction of the period the forecaster had a standing forecast.
 
     Returns arrays indexed by forecaster. Runs in O(m log m) whatever the number of forecasters
     (the peer term uses prefix sums over the timeline instead of a loop per forecaster).
     """
+    ended_at = closes_at if ended_at is None else min(ended_at, closes_at)
     who = np.asarray(forecaster_index, dtype=int)
-    when = np.clip(np.asarray(made_at, dtype=float), opens_at, scored_until)
     p = np.atleast_2d(np.asarray(probabilities, dtype=float))
     n = int(n_forecasters if n_forecasters is not None else (who.max() + 1 if len(who) else 0))
-    total = float(scored_until - opens_at)
+    total = float(closes_at - opens_at)
     if total <= 0:
-        raise ValueError("scored_until must be after opens_at")
+        raise ValueError("closes_at must be after opens_at")
+    ended_at = max(ended_at, opens_at)
+    when = np.clip(np.asarray(made_at, dtype=float), opens_at, ended_at)
     empty = {name: np.zeros(n) for name in (*SPOT_SCORES, "coverage")}
     if len(who) == 0:
         return empty
@@ -171,7 +189,7 @@ def time_averaged_scores(
     order = np.lexsort((np.arange(len(who)), when))  # by time, ties in input order
     who, when, p = who[order], when[order], p[order]
     # Each forecast stands until the same forecaster's next forecast (or the end).
-    ends = np.full(len(who), float(scored_until))
+    ends = np.full(len(who), float(ended_at))
     last_seen: dict[int, int] = {}
     for i in range(len(who) - 1, -1, -1):
         nxt = last_seen.get(who[i])
@@ -183,17 +201,23 @@ def time_averaged_scores(
     spot = spot_scores(p, outcome_index)
     coverage = np.bincount(who, weights=durations, minlength=n)
     result = {"coverage": coverage / total}
+    first = np.full(n, np.inf)
+    np.minimum.at(first, who, when)
+    own_period = float(closes_at) - first  # from the first forecast to the scheduled close
+    uniform = uniform_scores(p.shape[1], outcome_index)
     for name in ("brier", "log"):
         weighted = np.bincount(who, weights=spot[name] * durations, minlength=n)
+        # the time from the early end to the scheduled close scores as the uniform forecast
+        weighted += uniform[name] * (float(closes_at) - float(ended_at)) * (coverage > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            result[name] = np.where(coverage > 0, weighted / np.where(coverage > 0, coverage, 1), np.nan)
+            result[name] = np.where(coverage > 0, weighted / np.where(coverage > 0, own_period, 1), np.nan)
     result["baseline"] = np.bincount(who, weights=spot["baseline"] * durations, minlength=n) / total
 
     # Peer: on each interval between consecutive forecast times, with c forecasters standing
     # and S the sum of their log scores, forecaster i earns 100 * (l_i - (S - l_i) / (c - 1))
     # = 100 * (l_i * c / (c - 1) - S / (c - 1)) per unit time (0 when c < 2).
     logs = np.log(np.clip(p[np.arange(len(p)), outcome_index] if p.shape[1] > 1 else p[:, 0], LOG_SCORE_FLOOR, 1.0))
-    times = np.append(when, scored_until)
+    times = np.append(when, ended_at)
     interval = np.diff(times)  # interval j runs from forecast j's time to the next forecast's
     standing = np.full(n, np.nan)
     count, log_sum = 0, 0.0

@@ -51,6 +51,18 @@ def update_bayes_aggregate(question_id: int) -> int | None:
     return snapshot.pk if snapshot else None
 
 
+@shared_task(name="forecasting.tasks.outbox_flush")
+def outbox_flush() -> dict:
+    """Publish the background tasks a broker outage left in the outbox, and prune old sent ones (beat)."""
+    return {"sent": services.outbox_flush(), "pruned": services.outbox_prune()}
+
+
+@shared_task(name="forecasting.tasks.sweep_unfinished")
+def sweep_unfinished() -> dict:
+    """Re-queue work whose task was lost: questions whose Bayesian update stays pending (beat)."""
+    return {"bayes_updates": len(services.bayes_pending_sweep())}
+
+
 @worker_process_init.connect(dispatch_uid="forecasting_warm_up_bayes")
 def warm_up_bayes(**_kwargs) -> None:
     """Compile the Bayesian model's fit in this worker process (and the NUTS sampler's when it is used)."""

@@ -8,6 +8,8 @@ from django import forms
 
 from .models import MICRO
 
+MAX_UNITS = 10**9  # the same bound as the API's (market/api/serializers.py)
+
 
 def parse_units(raw: str, *, label: str) -> int:
     text = (raw or "").strip().replace(",", "")
@@ -19,10 +21,11 @@ def parse_units(raw: str, *, label: str) -> int:
         raise forms.ValidationError(f"The {label} must be a number, not “{raw}”.") from None
     if not value.is_finite() or value <= 0:
         raise forms.ValidationError(f"The {label} must be a positive number.")
+    # The bound before the rounding check: quantizing 1e30 overflows the decimal context.
+    if value > MAX_UNITS:
+        raise forms.ValidationError(f"The {label} is too large (at most {MAX_UNITS:,}).")
     if value != value.quantize(Decimal("0.01")):
         raise forms.ValidationError(f"The {label} can have at most two decimals.")
-    if value > Decimal(10) ** 9:
-        raise forms.ValidationError(f"The {label} is too large.")
     return int(value * MICRO)
 
 

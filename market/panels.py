@@ -33,7 +33,7 @@ def trade_panel_context(request: HttpRequest, question: Question) -> dict | None
         "price_chart": None,
     }
     if request.user.is_authenticated:
-        context["balance"] = services.account_for_user(user=request.user).balance / MICRO
+        context["balance"] = services.account_balance(user=request.user) / MICRO
         context["my_positions"] = [v for v in services.portfolio(user=request.user) if v.market.pk == market.pk]
     history = list(market.price_history.order_by("at", "id").values_list("at", "prices"))
     if question.is_binary and len(history) >= 2:

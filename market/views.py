@@ -12,9 +12,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from forecasting.models import Question
+from forecasting.ratelimit import limited_per_ip
 
 from . import services
 from .forms import TradeForm
@@ -58,6 +59,7 @@ def quote(request: HttpRequest, pk: int) -> JsonResponse:
 
 @login_required
 @require_POST
+@limited_per_ip("trade")
 def trade(request: HttpRequest, pk: int) -> HttpResponse:
     question = get_object_or_404(Question, pk=pk)
     market = get_object_or_404(Market, question=question)
@@ -86,12 +88,14 @@ def trade(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(question.get_absolute_url() + "#market")
 
 
+@require_safe
 @login_required
 def portfolio(request: HttpRequest) -> HttpResponse:
-    account = services.account_for_user(user=request.user)
+    balance = services.account_balance(user=request.user)  # a GET opens no account
     positions = services.portfolio(user=request.user)
-    return render(request, "market/portfolio.html", {"account": account, "positions": positions})
+    return render(request, "market/portfolio.html", {"balance": balance, "positions": positions})
 
 
+@require_safe
 def leaderboard(request: HttpRequest) -> HttpResponse:
     return render(request, "market/leaderboard.html", {"rows": services.profit_leaderboard()})

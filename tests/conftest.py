@@ -42,6 +42,16 @@ def no_automatic_model_refits(settings):
     settings.BAYES_WORKER_WARM_UP = False
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Rate-limit counters (the default cache, per process in tests) start at zero in each test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def reader(db):
     return UserFactory(username="alice")

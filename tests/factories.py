@@ -59,6 +59,8 @@ class QuestionFactory(factory.django.DjangoModelFactory):
     opens_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
     closes_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
     status = Question.Status.OPEN
+    # A question made past draft has been opened, so it is published; a draft is not.
+    published_at = factory.LazyAttribute(lambda o: None if o.status == Question.Status.DRAFT else o.opens_at)
 
 
 def multiple_choice_question(labels=("Red", "Green", "Blue"), **kwargs) -> Question:

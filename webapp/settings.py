@@ -6,11 +6,14 @@ defaults, so a fresh checkout runs with no configuration at all:
 - ``DATABASE_URL``: defaults to a SQLite file under ``var/``.
 - ``CELERY_BROKER_URL``: defaults to kombu's filesystem transport under ``var/broker``
   (an embedded broker: no server to install). Production uses ``redis://``.
+- ``CACHE_URL`` (or ``REDIS_URL``): the default cache, which holds the rate limits' counters;
+  defaults to a per-process memory cache. Production uses ``redis://``.
 - ``SECRET_KEY``, ``DEBUG``, ``ALLOWED_HOSTS``.
 
 ``webapp.settings_production`` imports this module and hardens it.
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -32,6 +35,15 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def cache_from_url(url: str) -> dict:
+    """A ``CACHES`` entry from ``redis://...`` (or ``rediss://``) or ``locmem://``."""
+    if url.startswith(("redis://", "rediss://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    if url.startswith("locmem://"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": url.removeprefix("locmem://")}
+    raise ValueError(f"Unsupported cache URL {url!r}: use redis://, rediss:// or locmem://.")
+
+
 # Development default only; production settings refuse to start without a real key.
 SECRET_KEY = os.environ.get("SECRET_KEY", "dev-insecure-key-change-me-for-anything-but-a-local-demo")
 DEBUG = env_bool("DEBUG", True)
@@ -46,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_celery_results",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -58,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "webapp.middleware.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -65,6 +79,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: answers a login lockout (django-axes) with forecasting.api.throttles.lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -105,6 +121,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The rate limits' and throttles' counters live here: one process's memory in development and
+# tests, Redis in production (shared by every web process).
+CACHES = {"default": cache_from_url(os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL") or "locmem://")}
+
+# django-axes first: it refuses a locked-out username+address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -127,6 +153,32 @@ STORAGES = {
 
 # --- REST API (forecasting/api, market/api; its settings: webapp/api/conf.py) -----------------
 from webapp.api.conf import REST_FRAMEWORK, SPECTACULAR_SETTINGS  # noqa: E402, F401
+
+# A CSRF failure outside DRF answers the API's JSON error body under /api/ (Django's page elsewhere).
+CSRF_FAILURE_VIEW = "webapp.errors.csrf_failure"
+
+# --- Abuse limits --------------------------------------------------------------------------------
+# Client addresses: REMOTE_ADDR, or behind NUM_PROXIES trusted proxies the X-Forwarded-For entry the
+# outermost one appended (forecasting.ratelimit.client_ip; the limits, throttles and lockouts use it).
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+# Logins (the login form and POST /api/v1/auth/token/), django-axes: after AXES_FAILURE_LIMIT failed
+# passwords for one username from one address, that pair is locked out, even with the right password,
+# until AXES_COOLOFF_MINUTES after the last failure; a successful login resets the count.
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = dt.timedelta(minutes=float(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "forecasting.ratelimit.client_ip"
+AXES_LOCKOUT_CALLABLE = "forecasting.api.throttles.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["password"]
+# The site's forms, per client address (forecasting.ratelimit.limited_per_ip; "N/s|m|h|d"). Each
+# sign-up brings a market grant, so sign-ups are the tightest. The API's throttles: webapp/api/conf.py.
+RATE_LIMITS = {
+    "signup": os.environ.get("RATE_LIMIT_SIGNUP", "5/h"),
+    "forecast": os.environ.get("RATE_LIMIT_FORECAST", "60/m"),
+    "trade": os.environ.get("RATE_LIMIT_TRADE", "60/m"),
+}
+RATELIMIT_USE_CACHE = "default"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -159,6 +211,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A new prefork process compiles the Bayesian model (10-40 s) before it reports in (forecasting/tasks.py:
 # warm_up_bayes); Celery's default wait of 4 s may kill it ("Timed out waiting for UP message").
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = float(os.environ.get("CELERY_WORKER_PROC_ALIVE_TIMEOUT", "180"))
+# Celery beat must run (``celery worker --beat``, or a ``celery beat`` process): tasks are written to
+# an outbox with the data that needs them (forecasting/jobs.py), and the flush publishes any that a
+# broker outage kept from being sent; the sweep re-queues Bayesian updates whose task was lost.
+# ``expires``: a flush that waited longer than its period is dropped, never piled up.
+CELERY_BEAT_SCHEDULE = {
+    "outbox-flush": {"task": "forecasting.tasks.outbox_flush", "schedule": 30.0, "options": {"expires": 25}},
+    "sweep-unfinished": {"task": "forecasting.tasks.sweep_unfinished", "schedule": 300.0, "options": {"expires": 240}},
+}
 
 LOGGING = {
     "version": 1,

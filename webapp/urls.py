@@ -1,6 +1,7 @@
 """The site's root URLs: each app's pages, Django's auth pages, the REST API and the admin.
 
 The apps' routes keep their unnamespaced names (``home``, ``question_detail``, ``market_trade``...).
+The error handlers (``webapp/errors.py``) answer the API's JSON error body under ``/api/``.
 """
 
 from django.contrib import admin
@@ -13,3 +14,8 @@ urlpatterns = [
     path("api/", include("webapp.api.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = "webapp.errors.bad_request"
+handler403 = "webapp.errors.permission_denied"
+handler404 = "webapp.errors.page_not_found"
+handler500 = "webapp.errors.server_error"

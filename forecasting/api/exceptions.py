@@ -7,20 +7,28 @@
   validation errors have the code ``invalid`` and list each field's messages under ``fields``
   (nested fields dotted: ``option_probabilities.1``), the other messages in ``message``.
 - Django's ``ValidationError`` and ``PermissionDenied``, which the services raise, become 400
-  and 403 with the services' messages; ``Http404`` becomes 404.
+  and 403 with the services' messages; ``Http404`` becomes 404; a body over Django's
+  ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (``RequestDataTooBig``) becomes 413 ``request_too_large``.
 """
 
 from __future__ import annotations
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
 INVALID = "invalid"
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
 
 
 def _from_django(exc: Exception) -> Exception:
@@ -37,6 +45,8 @@ def _from_django(exc: Exception) -> Exception:
         return exceptions.PermissionDenied(str(exc) or None)
     if isinstance(exc, Http404):
         return exceptions.NotFound(str(exc) or None)
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge()
     return exc
 
 
@@ -96,8 +106,9 @@ def api_exception_handler(exc: Exception, context: dict):
     return response
 
 
+@csrf_exempt  # it writes nothing: an unknown path is a 404 whatever the method, not a CSRF 403
 def not_found(request, *args, **kwargs) -> JsonResponse:
-    """A JSON 404 for unknown paths under ``/api/v1/`` (Django's would be an HTML page)."""
+    """A JSON 404 for unknown paths under ``/api/`` (Django's would be an HTML page)."""
     return JsonResponse(
         error_body("not_found", f"No API endpoint at {request.path}."), status=status.HTTP_404_NOT_FOUND
     )

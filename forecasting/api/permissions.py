@@ -17,9 +17,9 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from rest_framework.permissions import BasePermission
 
-from forecasting.models import Question
+from forecasting.models import VIEW_UNPUBLISHED, Question
 
-VIEW_DRAFTS = "forecasting.change_question"
+VIEW_DRAFTS = VIEW_UNPUBLISHED
 
 
 def _describe(perm: str) -> str:
@@ -40,11 +40,8 @@ def has_perm(perm: str) -> type[BasePermission]:
 
 
 def visible_questions(user):
-    """Drafts only for those who may edit questions (as on the web)."""
-    questions = Question.objects.select_related("article")
-    if user.has_perm(VIEW_DRAFTS):
-        return questions
-    return questions.exclude(status=Question.Status.DRAFT)
+    """Unpublished questions only for those who may edit questions (``Question.objects.visible_to``, as on the web)."""
+    return Question.objects.visible_to(user).select_related("article")
 
 
 def visible_question_or_404(request, pk: int) -> Question:

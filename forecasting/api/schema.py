@@ -11,7 +11,10 @@ ERROR_DESCRIPTIONS = {
     401: "Not authenticated: send `Authorization: Token <key>` (or sign in).",
     403: "Authenticated, but not allowed to do this.",
     404: "Not found (or not visible to you).",
+    429: "Too many requests (`throttled`) or, for logins, too many failed passwords (`locked_out`): "
+    "wait the seconds the `Retry-After` header gives.",
 }
+THROTTLED_WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -23,7 +26,8 @@ class ErrorDetailSerializer(serializers.Serializer):
             "code": serializers.CharField(
                 help_text="Machine-readable: `invalid` (400), `parse_error` (400), `not_authenticated` and "
                 "`authentication_failed` (401), `permission_denied` (403), `not_found` (404), "
-                "`method_not_allowed` (405), `unsupported_media_type` (415), `throttled` (429)."
+                "`method_not_allowed` (405), `request_too_large` (413), `unsupported_media_type` (415), "
+                "`throttled` and `locked_out` (429)."
             ),
             "message": serializers.CharField(help_text="What went wrong, for people."),
             "fields": serializers.DictField(
@@ -48,6 +52,9 @@ class ApiAutoSchema(AutoSchema):
         codes = getattr(self.view, "error_codes", ())
         if isinstance(codes, dict):
             codes = codes.get(self.method.upper(), ())
+        # A view's writes are throttled when it has a scope (forecasting.api.throttles.WriteRateThrottle).
+        if getattr(self.view, "throttle_scope", None) and self.method.upper() in THROTTLED_WRITES:
+            codes = (*codes, 429)
         return tuple(codes)
 
     def _get_response_bodies(self, direction="response"):

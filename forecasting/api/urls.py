@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import downloads, views
 
 urlpatterns = [
     path("auth/token/", views.TokenObtain.as_view(), name="token"),
@@ -22,4 +22,8 @@ urlpatterns = [
     path("scores/", views.MyScores.as_view(), name="my-scores"),
     path("model-runs/", views.ModelRunList.as_view(), name="model-run-list"),
     path("model-runs/<int:pk>/", views.ModelRunDetail.as_view(), name="model-run-detail"),
+    path("downloads/", downloads.DownloadAll.as_view(), name="download-all"),
+    path("downloads/articles/<slug:slug>/", downloads.DownloadArticle.as_view(), name="download-article"),
+    path("downloads/questions/<int:pk>/", downloads.DownloadQuestion.as_view(), name="download-question"),
+    path("downloads/mine/", downloads.DownloadMine.as_view(), name="download-mine"),
 ]

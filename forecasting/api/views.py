@@ -43,8 +43,10 @@ def community_by_question(questions) -> dict[int, services.CommunityForecast]:
 
 def _articles():
     return Article.objects.annotate(
-        questions_open=Count("questions", filter=Q(questions__status=Question.Status.OPEN)),
-        questions_published=Count("questions", filter=~Q(questions__status=Question.Status.DRAFT)),
+        questions_open=Count(
+            "questions", filter=Q(questions__status=Question.Status.OPEN, questions__published_at__isnull=False)
+        ),
+        questions_published=Count("questions", filter=Q(questions__published_at__isnull=False)),
     ).order_by("-published_at", "-id")
 
 
@@ -228,6 +230,7 @@ class LeaderboardView(ApiView, APIView):
     ),
 )
 class Predictions(ApiView, generics.ListCreateAPIView):
+    throttle_scope = "predictions"
     queryset = Prediction.objects.none()
     serializer_class = s.PredictionSerializer
     filterset_class = filters.PredictionFilter
@@ -299,7 +302,7 @@ class QuestionAction(ApiView, generics.GenericAPIView):
         raise NotImplementedError
 
     def post(self, request, pk: int):
-        question = get_object_or_404(Question.objects.all(), pk=pk)  # editors see drafts too
+        question = get_object_or_404(Question.objects.visible_to(request.user), pk=pk)  # editors see drafts too
         self.act(question, request.user, validated(self.get_serializer_class(), request.data))
         question = Question.objects.select_related("article").prefetch_related("options").get(pk=pk)
         return Response(s.QuestionDetailSerializer(question, context=self.get_serializer_context()).data)
@@ -380,6 +383,7 @@ class QuestionUnresolve(QuestionAction):
     responses={200: s.TokenSerializer},
 )
 class TokenObtain(ApiView, ObtainAuthToken):
+    throttle_scope = "token"
     authentication_classes = []  # credentials in the body; no session, so no CSRF check
     permission_classes = [AllowAny]
     error_codes = (400,)

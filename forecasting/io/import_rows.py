@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 
 from forecasting.models import MAX_PROBABILITY, MIN_PROBABILITY, Question
 
@@ -23,6 +24,9 @@ REQUIRED_COLUMNS = ("question_id", "forecaster_id", "made_at", "probability", "o
 PROBABILITY_QUANTUM = Decimal("0.0001")
 MAX_EXTERNAL_ID_LENGTH = Question._meta.get_field("external_id").max_length
 MAX_USERNAME_LENGTH = get_user_model()._meta.get_field("username").max_length
+# Django's own username rule (letters, digits and @ . + - _): an imported forecaster's id becomes part
+# of a username, which the public pages put in URLs, so a "/" or a space must never get that far.
+USERNAME_VALIDATOR = get_user_model().username_validator
 OUTCOMES = {"1": 1, "1.0": 1, "0": 0, "0.0": 0}
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -39,7 +43,7 @@ class ForecastRow:
 
     line: int
     question_id: str
-    forecaster_id: str  # already cut to the username length
+    forecaster_id: str  # as in the file; valid in a username (``imports.imported_username`` namespaces it)
     made_at: dt.datetime  # aware, UTC
     probability: Decimal  # clipped to [0.01, 0.99], 4 decimals
     outcome: int  # 1 = YES, 0 = NO
@@ -118,7 +122,7 @@ def _parse_datetime(value: str) -> dt.datetime:
     return parsed.astimezone(dt.UTC)
 
 
-def _field_errors(raw: Mapping[str, str | None]) -> tuple[list[str], dict]:
+def _field_errors(raw: Mapping[str, str | None], max_forecaster_id_length: int) -> tuple[list[str], dict]:
     """Check one row's fields on their own: (problems, parsed values)."""
     errors: list[str] = []
     values: dict = {}
@@ -129,9 +133,18 @@ def _field_errors(raw: Mapping[str, str | None]) -> tuple[list[str], dict]:
     elif len(text["question_id"]) > MAX_EXTERNAL_ID_LENGTH:
         errors.append(f"question_id longer than {MAX_EXTERNAL_ID_LENGTH} characters")
     values["question_id"] = text["question_id"]
-    if not text["forecaster_id"]:
+    forecaster_id = text["forecaster_id"]
+    if not forecaster_id:
         errors.append("empty forecaster_id")
-    values["forecaster_id"] = text["forecaster_id"][:MAX_USERNAME_LENGTH]
+    else:
+        try:
+            USERNAME_VALIDATOR(forecaster_id)
+        except ValidationError:
+            errors.append(f"forecaster_id “{forecaster_id}” may contain only letters, digits and @ . + - _")
+        if len(forecaster_id) > max_forecaster_id_length:
+            # never cut: two long ids sharing a prefix would become one forecaster
+            errors.append(f"forecaster_id longer than {max_forecaster_id_length} characters")
+    values["forecaster_id"] = forecaster_id
 
     probability = text["probability"]
     try:
@@ -166,10 +179,13 @@ def _field_errors(raw: Mapping[str, str | None]) -> tuple[list[str], dict]:
     return errors, values
 
 
-def validate_rows(rows: Iterable[RawRow]) -> tuple[list[ForecastRow], list[Rejection]]:
+def validate_rows(
+    rows: Iterable[RawRow], *, max_forecaster_id_length: int = MAX_USERNAME_LENGTH
+) -> tuple[list[ForecastRow], list[Rejection]]:
     """Check rows of the flat format without touching the database.
 
-    ``rows`` are ``(line number, {column: value})`` pairs as ``read_rows`` returns them. Returns
+    ``rows`` are ``(line number, {column: value})`` pairs as ``read_rows`` returns them;
+    ``max_forecaster_id_length`` leaves room for the namespace the import adds to the id. Returns
     the accepted rows (parsed) and the rejected ones (line and reason), each in file order.
     The first accepted row of a question fixes its outcome and resolution time; the first
     accepted row for a (question, forecaster, made_at) is the one kept.
@@ -180,7 +196,7 @@ def validate_rows(rows: Iterable[RawRow]) -> tuple[list[ForecastRow], list[Rejec
     first_of_key: dict[tuple[str, str, dt.datetime], int] = {}
 
     for line, raw in rows:
-        errors, values = _field_errors(raw)
+        errors, values = _field_errors(raw, max_forecaster_id_length)
         if errors:
             rejected.append(Rejection(line, "; ".join(errors)))
             continue

@@ -26,14 +26,18 @@ What an import creates
   ``opens_at`` = its earliest imported forecast and ``closes_at`` = ``resolved_at`` (one second
   after ``opens_at`` when the file's ``resolved_at`` is not later). A question is identified by
   (article, external_id), which is unique in the database.
-- One ``User`` per ``forecaster_id`` (username = the id, cut to 150 characters, with an
-  unusable password); an existing user with that username is reused.
+- One ``User`` per ``forecaster_id``, in the import's own namespace: the username is
+  ``<forecaster_id>@<article slug>`` (``alice@imported-predictionbook``), the user has an unusable
+  password and belongs to the group ``Imported forecasters``. An imported id is never matched to a
+  site account: only a user of that group with exactly that name is reused (a re-import), and
+  rows whose name a site account holds are rejected.
 - One ``Prediction`` per accepted row, made at the file's ``made_at``. The probability is
   clipped to [0.01, 0.99] (the range the site allows; the source may contain 0 and 1) and
   rounded to 4 decimals.
 - For each new question: a ``Resolution`` (``yes``/``no``, resolved at ``resolved_at``) and a
   ``resolved`` ``QuestionEvent``, both by the system user ``importer`` (inactive, unusable
-  password; created on first use), with the note ``imported from <file name>``.
+  password; created on first use; an active ``importer`` or one with a password is a site
+  account, and the import stops with an error), with the note ``imported from <file name>``.
 - Then every question that was created or received forecasts has its scores recomputed
   (``services.question_scores_recompute_many``) and its aggregate history rebuilt
   (``services.aggregate_history_rebuild_many``), a few queries per 500 questions.
@@ -44,6 +48,9 @@ Rows are checked (``import_rows``) before anything is written. A rejected row is
 in the file (the header is line 1) and the reason, and is not imported:
 
 - an empty ``question_id`` or ``forecaster_id`` (or a ``question_id`` over 200 characters);
+- a ``forecaster_id`` with characters other than letters, digits and ``@ . + - _`` (Django's
+  username rule: the name goes into the public pages' URLs, so no ``/`` or space), or too long
+  for a username once the namespace is added (150 characters in all; never cut);
 - a ``probability`` that is not a number, is NaN or infinite, or lies outside [0, 1];
 - an ``outcome`` other than 0 or 1;
 - a ``made_at`` or ``resolved_at`` that is not an ISO 8601 date-time;
@@ -52,7 +59,8 @@ in the file (the header is line 1) and the reason, and is not imported:
   question ("conflicts with line N");
 - a forecast made after the question resolved;
 - rows of a question already in the database whose active resolution differs from the file's
-  outcome (or that is no longer resolved there), or made after the resolution recorded there.
+  outcome (or that is no longer resolved there), or made after the resolution recorded there;
+- rows whose namespaced forecaster name belongs to a site account, not an imported forecaster.
 
 Re-importing is idempotent: a forecast already in the database (same question, forecaster and
 ``made_at``) is counted as "already imported", and existing questions and resolutions are
@@ -70,9 +78,11 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -87,9 +97,19 @@ from forecasting.models import (
     Resolution,
 )
 
-from .import_rows import ForecastRow, ImportFileError, Rejection, iso_utc, read_rows, validate_rows
+from .import_rows import (
+    MAX_USERNAME_LENGTH,
+    ForecastRow,
+    ImportFileError,
+    Rejection,
+    iso_utc,
+    read_rows,
+    validate_rows,
+)
 
 IMPORTER_USERNAME = "importer"
+IMPORTED_FORECASTERS_GROUP = "Imported forecasters"  # marks the accounts an import created
+NAMESPACE_SEPARATOR = "@"  # never in a slug, so ``<id>@<slug>`` names one (article, id) pair
 MAX_SLUG_LENGTH = Article._meta.get_field("slug").max_length
 REPORTED_REJECTIONS = 50
 OUTCOME_NAMES = {1: Resolution.Outcome.YES, 0: Resolution.Outcome.NO}
@@ -157,6 +177,11 @@ def default_article_slug(path: str | Path) -> str:
     return f"imported-{slugify(name) or 'forecasts'}"[:MAX_SLUG_LENGTH].rstrip("-_")
 
 
+def imported_username(*, forecaster_id: str, article_slug: str) -> str:
+    """The username of an imported forecaster: the source's id in the import target's namespace."""
+    return f"{forecaster_id}{NAMESPACE_SEPARATOR}{article_slug}"
+
+
 def _chunks(items: list, size: int = QUERY_CHUNK) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -187,7 +212,10 @@ def forecasts_import(
 
     raw_rows = read_rows(path)
     report = ImportReport(path=str(path), article_slug=slug, strict=strict, dry_run=dry_run, rows_read=len(raw_rows))
-    rows, rejected = validate_rows(raw_rows)
+    rows, rejected = validate_rows(
+        raw_rows,
+        max_forecaster_id_length=MAX_USERNAME_LENGTH - len(imported_username(forecaster_id="", article_slug=slug)),
+    )
     report.rejected = rejected
     if strict and rejected:  # nothing the database says can make the file acceptable
         report.rejected.sort(key=lambda rejection: rejection.line)
@@ -281,21 +309,58 @@ def _write(path: Path, slug: str, rows: list[ForecastRow], report: ImportReport)
         else:
             keep.append(row)
     rows = keep
+
+    # Forecasters: reuse only the accounts an import created under the same namespaced name; a site
+    # account holding that name is never taken over, its rows are rejected.
+    username_of = {
+        row.forecaster_id: imported_username(forecaster_id=row.forecaster_id, article_slug=slug) for row in rows
+    }
+    usernames = sorted(set(username_of.values()))
+    user_ids: dict[str, int] = {}
+    site_accounts: set[str] = set()
+    imported = Exists(
+        User.groups.through.objects.filter(user_id=OuterRef("pk"), group__name=IMPORTED_FORECASTERS_GROUP)
+    )
+    for chunk in _chunks(usernames):
+        for username, pk, ours in (
+            User.objects.filter(username__in=chunk).annotate(ours=imported).values_list("username", "pk", "ours")
+        ):
+            if ours:
+                user_ids[username] = pk
+            else:
+                site_accounts.add(username)
+    keep = []
+    for row in rows:
+        if username_of[row.forecaster_id] in site_accounts:
+            report.rejected.append(
+                Rejection(
+                    row.line,
+                    f"forecaster_id {row.forecaster_id} would be the user {username_of[row.forecaster_id]}, "
+                    "a site account, not a forecaster imported before",
+                )
+            )
+        else:
+            keep.append(row)
+    rows = keep
     if report.failed_strict or not rows:
         return
 
-    # Forecasters: reuse users with the same username, create the others.
-    usernames = sorted({row.forecaster_id for row in rows})
-    user_ids: dict[str, int] = {}
-    for chunk in _chunks(usernames):
-        user_ids.update(User.objects.filter(username__in=chunk).values_list("username", "pk"))
-    new_usernames = [name for name in usernames if name not in user_ids]
+    new_usernames = [name for name in usernames if name not in user_ids and name not in site_accounts]
     User.objects.bulk_create(
         [User(username=name, password=make_password(None)) for name in new_usernames], batch_size=QUERY_CHUNK
     )
+    new_user_ids: list[int] = []
     for chunk in _chunks(new_usernames):
-        user_ids.update(User.objects.filter(username__in=chunk).values_list("username", "pk"))
+        found = dict(User.objects.filter(username__in=chunk).values_list("username", "pk"))
+        user_ids.update(found)
+        new_user_ids.extend(found.values())
+    if new_user_ids:
+        group, _ = Group.objects.get_or_create(name=IMPORTED_FORECASTERS_GROUP)
+        User.groups.through.objects.bulk_create(
+            [User.groups.through(user_id=pk, group_id=group.pk) for pk in new_user_ids], batch_size=QUERY_CHUNK
+        )
     report.forecasters_created = len(new_usernames)
+    user_ids = {row.forecaster_id: user_ids[username_of[row.forecaster_id]] for row in rows}
 
     # Forecasts already in the database are counted, not duplicated.
     new_rows: list[ForecastRow] = []
@@ -323,6 +388,12 @@ def _write(path: Path, slug: str, rows: list[ForecastRow], report: ImportReport)
     if created:
         importer.set_unusable_password()
         importer.save(update_fields=["password"])
+    elif importer.is_active or importer.has_usable_password():
+        # a reader who signed up as "importer" must not become the author of imported resolutions
+        raise ImportFileError(
+            f"The username “{IMPORTER_USERNAME}” belongs to a site account (active or with a password), "
+            "so it cannot stand for the import; rename that account first."
+        )
 
     # New questions, created resolved, with their resolution and audit event.
     by_question: dict[str, list[ForecastRow]] = {}
@@ -347,6 +418,7 @@ def _write(path: Path, slug: str, rows: list[ForecastRow], report: ImportReport)
                 opens_at=opens_at,
                 closes_at=resolved_at if resolved_at > opens_at else opens_at + dt.timedelta(seconds=1),
                 status=Question.Status.RESOLVED,
+                published_at=opens_at,  # resolved history is public, as if opened then
                 created_by=importer,
             )
         )

@@ -24,12 +24,14 @@ from .bayesian import (
     BAYES_METHOD,
     bayes_aggregate_schedule,
     bayes_aggregate_update,
+    bayes_pending_sweep,
     bayes_refit_request,
     bayes_refit_run,
     bayes_run_in_use,
     bayes_training_data,
     bayes_warm_up,
 )
+from .outbox import outbox_flush, outbox_prune
 from .predictions import latest_predictions, prediction_create
 from .questions import (
     active_resolution,
@@ -69,6 +71,7 @@ __all__ = [
     "aggregator_parameters",
     "bayes_aggregate_schedule",
     "bayes_aggregate_update",
+    "bayes_pending_sweep",
     "bayes_refit_request",
     "bayes_refit_run",
     "bayes_run_in_use",
@@ -78,6 +81,8 @@ __all__ = [
     "forecaster_track_record",
     "latest_predictions",
     "leaderboard",
+    "outbox_flush",
+    "outbox_prune",
     "prediction_create",
     "question_annul",
     "question_close",

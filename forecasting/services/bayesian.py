@@ -6,12 +6,15 @@
   that at most one fit runs; requests that arrive during a fit are served by one more fit when
   it ends, so a burst of resolutions gives one or two fits, never two at once. A task whose
   worker died is redelivered (``acks_late``) with the same task id and takes its lease back;
-  any other task takes over once the lease has expired. The run in use is the newest one
-  that succeeded; a fit with bad diagnostics is recorded as failed and changes nothing.
+  any other task takes over once the lease has expired; a fit that stopped its worker
+  ``MAX_REFIT_DELIVERIES`` times (out of memory) is given up. The run in use is the newest one
+  that succeeded; a fit with bad diagnostics is recorded as failed and changes nothing. A good
+  run queues one update per open question, after it commits (no long-held question locks).
 - A new forecast marks the question's state ``bayes_pending`` and, if it was not pending yet,
   queues ``bayes_aggregate_update`` after a short delay: forecasts arriving meanwhile are
   folded into that one update (debounced per question). The update applies the fitted model
-  in closed form to the question's latest forecasts: no MCMC on the request path.
+  in closed form to the question's latest forecasts: no MCMC on the request path. A repeated
+  update (a redelivery) adds no duplicate value; ``bayes_pending_sweep`` re-queues lost ones.
 - The model is yes/no only: multiple-choice questions are neither trained on nor given a
   Bayesian aggregate (no ``bayes`` snapshot, nothing queued).
 """
@@ -29,7 +32,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from ..jobs import enqueue
+from ..jobs import enqueue, enqueue_many
 from ..models import (
     AggregateSnapshot,
     AggregateState,
@@ -40,12 +43,17 @@ from ..models import (
     Resolution,
 )
 from .latest import LatestForecasts
+from .outbox import outbox_recently_queued
 
 logger = logging.getLogger(__name__)
 
 BAYES_METHOD = "bayes"
 REFIT_TASK = "forecasting.tasks.refit_bayes"
 UPDATE_TASK = "forecasting.tasks.update_bayes_aggregate"
+WORKER_STOPPED = "The worker stopped before the fit finished."
+MAX_REFIT_DELIVERIES = 3  # deliveries of one refit task that stopped its worker before it gives up
+# A pending question with no update queued (or waiting in the outbox) for this long lost its update.
+PENDING_STALE = dt.timedelta(minutes=5)
 
 
 def _schedule() -> ModelSchedule:
@@ -180,8 +188,28 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
             return None  # another fit is running; it will serve this request when it ends
         if schedule.running_id:  # a previous fit died (our own redelivery, or its lease expired)
             ModelRun.objects.filter(pk=schedule.running_id, status=ModelRun.Status.RUNNING).update(
-                status=ModelRun.Status.FAILED, finished_at=now, error="The worker stopped before the fit finished."
+                status=ModelRun.Status.FAILED, finished_at=now, error=WORKER_STOPPED
             )
+            # A fit that kills its worker (out of memory) is redelivered with the same task id
+            # (acks_late, reject_on_worker_lost): give up after a few deliveries instead of forever.
+            died = ModelRun.objects.filter(task_id=task_id, status=ModelRun.Status.FAILED, error=WORKER_STOPPED)
+            if schedule.running_task_id == task_id and died.count() >= MAX_REFIT_DELIVERIES:
+                schedule.running, schedule.running_task_id, schedule.lease_expires_at = None, "", None
+                # Served, badly: the next resolution asks again; until then the last good run stays.
+                schedule.running_for = None
+                schedule.save()
+                ModelRun.objects.create(
+                    method=method,
+                    reason=schedule.requested_reason,
+                    task_id=task_id,
+                    status=ModelRun.Status.FAILED,
+                    finished_at=now,
+                    progress=1.0,
+                    progress_message="Failed",
+                    error=f"Gave up: the fit stopped its worker {MAX_REFIT_DELIVERIES} times (out of memory?).",
+                )
+                logger.error("Bayesian refit task %s stopped its worker %d times; giving up", task_id, died.count())
+                return None
         last = bayes_run_in_use()
         up_to_date = last is not None and schedule.requested_at is not None and schedule.requested_at <= last.started_at
         if up_to_date and not schedule.running_id:
@@ -231,10 +259,15 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
         schedule.running, schedule.running_task_id, schedule.lease_expires_at = None, "", None
         schedule.save()
         if run.status == ModelRun.Status.SUCCEEDED:
-            for question_id in Question.objects.filter(
-                status=Question.Status.OPEN, question_type=Question.Type.BINARY
-            ).values_list("pk", flat=True):
-                bayes_aggregate_update(question_id=question_id)
+            # One update task per open question, each a short transaction locking only its own
+            # question, queued after this commit: never every question's lock at once.
+            # (Questions with no forecast have no aggregate state and nothing to update.)
+            states = AggregateState.objects.filter(
+                question__status=Question.Status.OPEN, question__question_type=Question.Type.BINARY
+            )
+            open_ids = list(states.values_list("question_id", flat=True))
+            AggregateState.objects.filter(question_id__in=open_ids).update(bayes_pending=True)
+            enqueue_many(UPDATE_TASK, [(question_id,) for question_id in open_ids])
         if again:
             enqueue(REFIT_TASK, countdown=settings.BAYES_REFIT_DEBOUNCE_SECONDS)
     return run
@@ -294,7 +327,7 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
         opener_key=first,
         revisions=[max(counts.get(k, 1) - 1, 0) for k in keys],
     )
-    return AggregateSnapshot.objects.create(
+    snapshot = AggregateSnapshot(
         question=question,
         method=BAYES_METHOD,
         at=now,
@@ -305,3 +338,34 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
         model_run=run,
         parameters={"model_run": run.pk, "method": run.method},
     )
+    # A redelivered or repeated update (same run, same forecasts) gives the same value: the history
+    # keeps one point for it, not one per delivery.
+    last = AggregateSnapshot.objects.filter(question=question, method=BAYES_METHOD).order_by("-at", "-id").first()
+    if last is not None and (last.model_run_id, last.probabilities, last.low, last.high, last.forecasters) == (
+        run.pk,
+        snapshot.probabilities,
+        snapshot.low,
+        snapshot.high,
+        snapshot.forecasters,
+    ):
+        return last
+    snapshot.save()
+    return snapshot
+
+
+@transaction.atomic
+def bayes_pending_sweep(*, now: dt.datetime | None = None, stale: dt.timedelta = PENDING_STALE) -> list[int]:
+    """Re-queue the Bayesian update of every pending question with no update queued in the last ``stale``.
+
+    ``bayes_pending`` says an update is queued; if its task was lost (a worker lost the message, or
+    it was queued before the outbox existed) the flag would stay set and the question's aggregate
+    would never move again. Returns the questions re-queued.
+    """
+    now = now or timezone.now()
+    recent = outbox_recently_queued(task_name=UPDATE_TASK, since=now - stale)
+    pending = AggregateState.objects.filter(
+        bayes_pending=True, question__question_type=Question.Type.BINARY
+    ).values_list("question_id", flat=True)
+    lost = [question_id for question_id in pending if (question_id,) not in recent]
+    enqueue_many(UPDATE_TASK, [(question_id,) for question_id in lost])
+    return lost

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..jobs import enqueue
@@ -69,18 +69,28 @@ def question_create(
     """Create a draft question (with its options when multiple choice)."""
     _require(actor, "forecasting.add_question")
     errors: dict[str, str] = {}
-    if not title.strip():
+    title = title.strip()
+    title_max = Question._meta.get_field("title").max_length
+    if not title:
         errors["title"] = "A question needs a title."
+    elif len(title) > title_max:
+        errors["title"] = f"A title has at most {title_max} characters."
+    elif Question.objects.filter(article=article, title=title).exists():
+        errors["title"] = "This article already has a question with this title."
     if not resolution_criteria.strip():
         errors["resolution_criteria"] = "Write how the question resolves."
     if closes_at <= opens_at:
         errors["closes_at"] = "The close date must be after the open date."
     labels = [label.strip() for label in options if label.strip()]
+    label_max = QuestionOption._meta.get_field("label").max_length
     if question_type == Question.Type.MULTIPLE_CHOICE:
         if len(labels) < 2:
             errors["options"] = "A multiple-choice question needs at least two options."
         elif len(set(labels)) != len(labels):
             errors["options"] = "Options must be different from each other."
+        elif any(len(label) > label_max for label in labels):
+            # PostgreSQL would refuse the row (DataError); SQLite would silently keep it.
+            errors["options"] = f"An option has at most {label_max} characters."
     elif question_type == Question.Type.BINARY:
         if labels:
             errors["options"] = "A yes/no question has no options."
@@ -88,16 +98,23 @@ def question_create(
         errors["question_type"] = f"Unknown question type “{question_type}”."
     if errors:
         raise ValidationError(errors)
-    question = Question.objects.create(
-        article=article,
-        title=title.strip(),
-        resolution_criteria=resolution_criteria.strip(),
-        question_type=question_type,
-        opens_at=opens_at,
-        closes_at=closes_at,
-        status=Status.DRAFT,
-        created_by=actor,
-    )
+    try:
+        # A savepoint: a concurrent create of the same title loses the race cleanly, as a field error.
+        with transaction.atomic():
+            question = Question.objects.create(
+                article=article,
+                title=title,
+                resolution_criteria=resolution_criteria.strip(),
+                question_type=question_type,
+                opens_at=opens_at,
+                closes_at=closes_at,
+                status=Status.DRAFT,
+                created_by=actor,
+            )
+    except IntegrityError:
+        if Question.objects.filter(article=article, title=title).exists():
+            raise ValidationError({"title": "This article already has a question with this title."}) from None
+        raise
     QuestionOption.objects.bulk_create(
         QuestionOption(question=question, position=i, label=label) for i, label in enumerate(labels)
     )
@@ -115,6 +132,10 @@ def question_open(*, question: Question, actor, note: str = "") -> Question:
     if question.closes_at <= timezone.now():
         raise ValidationError("The close date has passed; move it later before opening the question.")
     from_status = question.status
+    if question.published_at is None:
+        # Readers see a question only once it has opened; nothing later (annul, un-resolve) publishes it.
+        question.published_at = timezone.now()
+        question.save(update_fields=["published_at"])
     _set_status(question, Status.OPEN)
     _record(question, actor=actor, action=QuestionEvent.Action.OPENED, from_status=from_status, note=note)
     return question

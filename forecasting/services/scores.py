@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.db.models import Avg, Count, Sum
 
 from .. import scoring
-from ..models import Article, Prediction, Question, Resolution, Score
+from ..models import Article, Prediction, Question, QuestionEvent, Resolution, Score
 from .questions import active_resolution
 
 SCORE_QUANTUM = Decimal("0.000001")
@@ -24,11 +25,36 @@ def _decimal(value: float) -> Decimal:
     return Decimal(repr(float(value))).quantize(SCORE_QUANTUM)
 
 
-def _score_rows(question: Question, resolution: Resolution, predictions: list[Prediction]) -> list[Score]:
-    """Every forecaster's spot and time-averaged scores; ``predictions`` in (made_at, id) order."""
+def _forecasting_ended_at(
+    question: Question, events: list[QuestionEvent], resolutions: list[Resolution]
+) -> dt.datetime:
+    """When forecasts stopped being taken: the scheduled close, or earlier if an editor closed or resolved early.
+
+    That is the last time the question left ``open`` (a manual close, a resolution or an
+    annulment), read from the audit log; without such an event (imported questions), the first
+    resolution's time. It does not move when a question is un-resolved and resolved again, so
+    re-resolving with the same outcome reproduces the same scores. ``events`` and
+    ``resolutions`` are the question's, in any order (retracted resolutions included).
+    """
+    left_open = [e.created_at for e in events if e.from_status == Status.OPEN and e.to_status != Status.OPEN]
+    if left_open:
+        return min(max(left_open), question.closes_at)
+    if resolutions:
+        return min(min(r.resolved_at for r in resolutions), question.closes_at)
+    return question.closes_at
+
+
+def _score_rows(
+    question: Question, resolution: Resolution, predictions: list[Prediction], ended_at: dt.datetime
+) -> list[Score]:
+    """Every forecaster's spot and time-averaged scores; ``predictions`` in (made_at, id) order.
+
+    The period runs from ``opens_at`` to the scheduled close ``closes_at``; forecasts stand until
+    ``ended_at`` (``_forecasting_ended_at``), and the spot score is that of the forecast standing then.
+    """
     outcome_index = resolution.outcome_index()
-    scored_until = min(resolution.resolved_at, question.closes_at)
-    predictions = [p for p in predictions if p.made_at <= scored_until]
+    # A forecast made at or after the end never stood (imports can hold such rows).
+    predictions = [p for p in predictions if p.made_at <= ended_at]
     if not predictions:
         return []
     forecaster_ids = sorted({p.forecaster_id for p in predictions})
@@ -38,14 +64,14 @@ def _score_rows(question: Question, resolution: Resolution, predictions: list[Pr
         standing[prediction.forecaster_id] = prediction
     final = [standing[f] for f in forecaster_ids]
 
-    opens = question.opens_at.timestamp()
     averaged = scoring.time_averaged_scores(
         [index_of[p.forecaster_id] for p in predictions],
         [p.made_at.timestamp() for p in predictions],
         np.vstack([p.probability_vector() for p in predictions]),
         outcome_index,
-        opens_at=min(opens, predictions[0].made_at.timestamp()),
-        scored_until=max(scored_until.timestamp(), opens + 1),
+        opens_at=question.opens_at.timestamp(),
+        closes_at=question.closes_at.timestamp(),  # the database guarantees closes_at > opens_at
+        ended_at=ended_at.timestamp(),
         n_forecasters=len(forecaster_ids),
     )
     spot = scoring.spot_scores(np.vstack([p.probability_vector() for p in final]), outcome_index)
@@ -85,8 +111,9 @@ def question_scores_recompute(*, question_id: int) -> int:
     """Make the question's Score rows match its current resolution; returns how many it holds.
 
     Every forecaster gets the spot and time-averaged Brier, log, baseline and peer scores.
-    The scored period runs from ``opens_at`` to the resolution or the close date, whichever
-    is first. Recomputed from the database every time, so running it twice (or after a
+    The scored period runs from ``opens_at`` to the scheduled close; after an early resolution
+    or manual close the remaining time counts as no forecast (``scoring.time_averaged_scores``).
+    Recomputed from the database every time, so running it twice (or after a
     retried task) leaves the same rows: scores are upserted on (question, forecaster, kind,
     method) and those of a question that is no longer resolved are removed.
     """
@@ -95,7 +122,8 @@ def question_scores_recompute(*, question_id: int) -> int:
     rows = []
     if _scorable(question, resolution):
         predictions = list(Prediction.objects.filter(question=question).order_by("made_at", "id"))
-        rows = _score_rows(question, resolution, predictions)
+        ended_at = _forecasting_ended_at(question, list(question.events.all()), list(question.resolutions.all()))
+        rows = _score_rows(question, resolution, predictions, ended_at)
     Score.objects.filter(question=question).exclude(forecaster_id__in={r.forecaster_id for r in rows}).delete()
     Score.objects.bulk_create(
         rows,
@@ -117,11 +145,18 @@ def question_scores_recompute_many(*, question_ids: list[int]) -> int:
     by_question: dict[int, list[Prediction]] = defaultdict(list)
     for prediction in Prediction.objects.filter(question__in=questions).order_by("question_id", "made_at", "id"):
         by_question[prediction.question_id].append(prediction)
+    events: dict[int, list[QuestionEvent]] = defaultdict(list)
+    for event in QuestionEvent.objects.filter(question__in=questions, from_status=Status.OPEN):
+        events[event.question_id].append(event)
+    all_resolutions: dict[int, list[Resolution]] = defaultdict(list)
+    for r in Resolution.objects.filter(question__in=questions):
+        all_resolutions[r.question_id].append(r)
     rows = []
     for question in questions:
         resolution = resolutions.get(question.pk)
         if _scorable(question, resolution):
-            rows.extend(_score_rows(question, resolution, by_question[question.pk]))
+            ended_at = _forecasting_ended_at(question, events[question.pk], all_resolutions[question.pk])
+            rows.extend(_score_rows(question, resolution, by_question[question.pk], ended_at))
     Score.objects.filter(question__in=questions).delete()
     Score.objects.bulk_create(rows, batch_size=2000)
     return len(rows)

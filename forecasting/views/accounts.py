@@ -8,8 +8,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from forecasting.forms import SignupForm
+from forecasting.ratelimit import limited_per_ip
 
 
+# Per address: each account brings a market grant, so unlimited sign-ups would mint sock puppets.
+@limited_per_ip("signup")
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -6,20 +6,25 @@ from __future__ import annotations
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
 
 from forecasting.models import Article, Question
 
 from .questions import forecast_form, question_card, visible_questions
 
 
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     articles = Article.objects.annotate(
-        open_questions=Count("questions", filter=Q(questions__status=Question.Status.OPEN)),
-        all_questions=Count("questions", filter=~Q(questions__status=Question.Status.DRAFT)),
+        open_questions=Count(
+            "questions", filter=Q(questions__status=Question.Status.OPEN, questions__published_at__isnull=False)
+        ),
+        all_questions=Count("questions", filter=Q(questions__published_at__isnull=False)),
     )
     return render(request, "forecasting/home.html", {"articles": articles})
 
 
+@require_safe
 def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     article = get_object_or_404(Article, slug=slug)
     questions = visible_questions(request, article.questions.all())

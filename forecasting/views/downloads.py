@@ -20,21 +20,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from forecasting.io import exports
+from forecasting.io.exports.response import streaming_download
 from forecasting.models import Article, Prediction, Question
 
 QUESTIONS_PER_PAGE = 50
-CONTENT_TYPES = {
-    "zip": "application/zip",
-    "csv": "text/csv; charset=utf-8",
-    "parquet": "application/vnd.apache.parquet",
-}
 
 
 def _require_analyst(request: HttpRequest) -> None:
@@ -51,22 +46,7 @@ def _stream(request: HttpRequest, export: exports.Export) -> HttpResponse:
         fmt, table = exports.parse_format(request.GET, tables=export.tables)
     except exports.ExportError as error:
         return _bad_request(error)
-    export.freeze()
-    if table is None:
-        filename = export.filename("zip", "parquet" if fmt == "parquet" else None)
-        chunks, content_type = exports.stream_zip(export, fmt), CONTENT_TYPES["zip"]
-    else:
-        chunks, filename, content_type = (
-            exports.stream_table(export, table, fmt),
-            export.filename(fmt, table),
-            CONTENT_TYPES[fmt],
-        )
-    response = StreamingHttpResponse(chunks, content_type=content_type)
-    response["Content-Disposition"] = content_disposition_header(True, filename)
-    response["Cache-Control"] = "private, no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    response["X-Accel-Buffering"] = "no"  # a proxy passes the chunks on instead of buffering the download
-    return response
+    return streaming_download(export, fmt, table)
 
 
 @require_GET

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from forecasting import services
 from forecasting.forms import NoteForm, QuestionCreateForm, ResolveForm
@@ -33,7 +33,7 @@ def _editor_action(request: HttpRequest, question: Question, action, success: st
 @require_POST
 def question_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """Open, close, annul or un-resolve a question (the services check permissions: 403)."""
-    question = get_object_or_404(Question, pk=pk)
+    question = get_object_or_404(Question.objects.visible_to(request.user), pk=pk)
     form = NoteForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     handlers = {
@@ -53,7 +53,7 @@ def question_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 def question_resolve(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.user.has_perm("forecasting.resolve_question"):
         raise PermissionDenied("Only editors can resolve questions.")
-    question = get_object_or_404(Question, pk=pk)
+    question = get_object_or_404(Question.objects.visible_to(request.user), pk=pk)
     form = ResolveForm(request.POST, question=question)
     if not form.is_valid():
         for errors in form.errors.values():
@@ -75,6 +75,8 @@ def question_resolve(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_safe
+@login_required
 @permission_required("forecasting.add_question", raise_exception=True)
 def editor_dashboard(request: HttpRequest) -> HttpResponse:
     questions = Question.objects.select_related("article").annotate(
@@ -84,6 +86,7 @@ def editor_dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "editor/dashboard.html", {"by_status": by_status})
 
 
+@login_required
 @permission_required("forecasting.add_question", raise_exception=True)
 def editor_question_create(request: HttpRequest) -> HttpResponse:
     form = QuestionCreateForm(request.POST or None, initial={"article": request.GET.get("article")})
@@ -115,6 +118,8 @@ def editor_question_create(request: HttpRequest) -> HttpResponse:
     return render(request, "editor/question_form.html", {"form": form}, status=status)
 
 
+@require_safe
+@login_required
 @permission_required("forecasting.view_modelrun", raise_exception=True)
 def editor_model_runs(request: HttpRequest) -> HttpResponse:
     """The Bayesian model's fits: progress of the running one, diagnostics of the last ones."""

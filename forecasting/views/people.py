@@ -6,11 +6,13 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
 
 from forecasting import services
 from forecasting.models import Article, Prediction, Score
 
 
+@require_safe
 @login_required
 def my_forecasts(request: HttpRequest) -> HttpResponse:
     predictions = (
@@ -26,6 +28,7 @@ def my_forecasts(request: HttpRequest) -> HttpResponse:
     return render(request, "forecasting/my_forecasts.html", {"predictions": predictions, "scores": scores})
 
 
+@require_safe
 def leaderboard(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     """The site's leaderboard, or one article's (``slug``)."""
     article = get_object_or_404(Article, slug=slug) if slug else None
@@ -33,6 +36,7 @@ def leaderboard(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     return render(request, "forecasting/leaderboard.html", {"article": article, "board": board})
 
 
+@require_safe
 def track_record(request: HttpRequest, username: str) -> HttpResponse:
     forecaster = get_object_or_404(User, username=username)
     record = services.forecaster_track_record(forecaster=forecaster)

@@ -13,12 +13,13 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from forecasting import aggregation, services
 from forecasting.charts import step_chart
 from forecasting.forms import BinaryForecastForm, MultipleChoiceForecastForm, ResolveForm
 from forecasting.models import Prediction, Question, Score
+from forecasting.ratelimit import limited_per_ip
 from forecasting.templatetags.forecast_format import percent
 
 from .panels import question_panels
@@ -29,10 +30,8 @@ def validation_messages(error: ValidationError) -> list[str]:
 
 
 def visible_questions(request: HttpRequest, queryset):
-    """Drafts are for editors only."""
-    if request.user.has_perm("forecasting.change_question"):
-        return queryset
-    return queryset.exclude(status=Question.Status.DRAFT)
+    """Unpublished questions (drafts, and drafts annulled or un-resolved) are for editors only."""
+    return queryset.visible_to(request.user)
 
 
 def question_card(request: HttpRequest, question: Question) -> dict:
@@ -127,6 +126,7 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
     return render(request, "forecasting/question_detail.html", context, status=status)
 
 
+@require_safe
 def question_detail(request: HttpRequest, pk: int) -> HttpResponse:
     question = get_object_or_404(visible_questions(request, Question.objects.select_related("article")), pk=pk)
     return render_question(request, question)
@@ -134,6 +134,7 @@ def question_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@limited_per_ip("forecast")
 def forecast_submit(request: HttpRequest, pk: int) -> HttpResponse:
     question = get_object_or_404(visible_questions(request, Question.objects.all()), pk=pk)
     form = forecast_form(question, request.POST)

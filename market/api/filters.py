@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import django_filters as filters
 
+from forecasting.api.filters import IdFilter
 from market.models import Trade
 
 
 class TradeFilter(filters.FilterSet):
-    question = filters.NumberFilter(field_name="market__question_id", help_text="A question's id.")
+    question = IdFilter(field_name="market__question_id", help_text="A question's id.")
 
     class Meta:
         model = Trade

@@ -74,6 +74,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
     ),
 )
 class Trades(ApiView, generics.ListCreateAPIView):
+    throttle_scope = "trades"
     queryset = Trade.objects.none()
     serializer_class = s.TradeSerializer
     filterset_class = filters.TradeFilter

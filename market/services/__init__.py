@@ -8,13 +8,14 @@
 Every write is one atomic transaction; bad input raises ``ValidationError`` and changes nothing.
 """
 
-from .ledger import account_for_user
+from .ledger import account_balance, account_for_user
 from .portfolio import PositionView, portfolio, profit_leaderboard
 from .settlement import market_sync_with_question
 from .trading import market_create, market_prices, market_quote, trade_execute
 
 __all__ = [
     "PositionView",
+    "account_balance",
     "account_for_user",
     "market_create",
     "market_prices",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from ..models import Account, LedgerEntry, LedgerTransaction, Market
 
@@ -58,6 +58,13 @@ def post_transaction(
     return txn
 
 
+def account_balance(*, user) -> int:
+    """What the reader has to trade with, read-only: their balance, or the starting grant they would
+    get on first use (pages show it without opening the account: a GET writes nothing)."""
+    balance = Account.objects.filter(user=user, kind=Account.Kind.USER).values_list("balance", flat=True).first()
+    return int(settings.MARKET_STARTING_GRANT) if balance is None else balance
+
+
 def account_for_user(*, user, kind: str = Account.Kind.USER) -> Account:
     """The reader's account; created on first use with the starting grant from the mint."""
     account = Account.objects.filter(user=user, kind=kind).first()
@@ -66,14 +73,21 @@ def account_for_user(*, user, kind: str = Account.Kind.USER) -> Account:
 
 @transaction.atomic
 def _account_create(*, user, kind: str) -> Account:
-    account = Account.objects.create(user=user, kind=kind)
+    # Race-free: a parallel first use waits on the unique index (one_account_per_user_kind) until the
+    # winner commits, then fails here and reads the winner's account; only the winner posts the grant.
+    try:
+        with transaction.atomic():  # a savepoint, so the failed INSERT leaves the caller's transaction usable
+            account = Account.objects.create(user=user, kind=kind)
+    except IntegrityError:
+        return Account.objects.get(user=user, kind=kind)
     if kind == Account.Kind.USER and settings.MARKET_STARTING_GRANT:
-        locked = lock_accounts([account, mint_account()])
+        mint = mint_account()
+        locked = lock_accounts([account, mint])
         post_transaction(
             LedgerTransaction.Kind.GRANT,
             [
                 (locked[account.pk], settings.MARKET_STARTING_GRANT),
-                (locked[mint_account().pk], -settings.MARKET_STARTING_GRANT),
+                (locked[mint.pk], -settings.MARKET_STARTING_GRANT),
             ],
             memo=f"starting grant for {user}",
         )

@@ -23,6 +23,7 @@ from ..models import MICRO, Account, LedgerEntry, LedgerTransaction, Market, Pos
 from .ledger import account_for_user, lock_accounts, mint_account, post_transaction
 
 Side = str  # "buy" | "sell"
+KEY_REUSED = "This idempotency key was already used for a different trade."
 
 
 def _aware(value: str | dt.datetime) -> dt.datetime:
@@ -187,7 +188,7 @@ def trade_execute(
         if previous is not None:
             trade = Trade.objects.get(pk=previous[0])
             if trade.market_id != market_id or not _same_trade(trade, outcome, side, shares, amount):
-                raise ValidationError("This idempotency key was already used for a different trade.")
+                raise ValidationError({"idempotency_key": KEY_REUSED})
             return trade
         now = timezone.now()
         if status != Market.Status.OPEN or not _aware(opens_at) <= now < _aware(closes_at):
@@ -254,7 +255,10 @@ def trade_execute(
             _sql(
                 "INSERT INTO {trade} (market_id, user_id, outcome, shares, cost, price_before, price_after,"
                 " idempotency_key, ledger_transaction_id, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                # The same key racing on another market (whose lock this trade does not wait on):
+                # the unique index makes us wait for that trade, and then insert nothing.
+                " ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id"
             ),
             [
                 market_id,
@@ -269,7 +273,10 @@ def trade_execute(
                 stamp,
             ],
         )
-        trade_id = cursor.fetchone()[0]
+        inserted = cursor.fetchone()
+        if inserted is None:  # raising rolls back the money moved above
+            raise ValidationError({"idempotency_key": KEY_REUSED})
+        trade_id = inserted[0]
         if position is None:
             cursor.execute(
                 _sql(

@@ -49,6 +49,32 @@ def test_weighted_median_lands_between_values_on_exact_half():
     assert aggregation.weighted_median([1.0, 2.0, 3.0], [1, 1, 5]) == pytest.approx(3.0)
 
 
+def test_multiple_choice_recency_weighted_median_is_squeezed_as_on_metaculus():
+    # n = 3, oldest first: weights e^(1-√3), e^(√2-√3), 1 = .481, .728, 1 (half of the total: 1.105).
+    forecasts = [[0.6, 0.39, 0.01], [0.2, 0.2, 0.6], [0.4, 0.59, 0.01]]
+    # Per option, sorted with cumulative weight:
+    #   option 0: 0.2 (.728), 0.4 (1.728)  -> 0.4
+    #   option 1: 0.2 (.728), 0.39 (1.209) -> 0.39
+    #   option 2: 0.01 (.481), 0.01 (1.481) -> 0.01
+    medians = np.array([0.4, 0.39, 0.01])
+    # Metaculus (utils/the_math/aggregations.py, MedianAggregatorMixin): subtract the smallest
+    # forecastable value 0.001, renormalise, squeeze into [0.001, 1 - 0.001 (k - 1)].
+    shifted = medians - 0.001
+    expected = shifted / shifted.sum() * (1 - 3 * 0.001) + 0.001
+    result = aggregation.recency_weighted_median(forecasts)
+    np.testing.assert_allclose(result, expected, rtol=0, atol=1e-12)
+    assert result.sum() == pytest.approx(1.0)
+    # dividing by the sum instead would give 0.01 / 0.8 = 0.0125 to option 2
+    assert result[2] < 0.0123
+
+
+def test_multiple_choice_recency_weighted_median_keeps_the_floor_option_at_the_floor():
+    # Option 2's median is Metaculus's smallest forecastable value: the aggregate keeps it there
+    # (medians 0.5, 0.3, 0.001 sum to 0.801: dividing by the sum would give it 0.00125).
+    forecasts = [[0.699, 0.3, 0.001], [0.2, 0.2, 0.6], [0.5, 0.499, 0.001]]
+    assert aggregation.recency_weighted_median(forecasts)[2] == pytest.approx(0.001, abs=1e-15)
+
+
 def test_logodds_mean_hand_computed():
     # logit(0.2) = -ln 4, logit(0.8) = ln 4, logit(0.9) = ln 9 -> mean ln(9)/3 -> p = 9^(1/3) / (1 + 9^(1/3))
     expected = 9 ** (1 / 3) / (1 + 9 ** (1 / 3))
@@ -101,3 +127,17 @@ def test_every_method_returns_a_distribution_within_the_forecasts(values):
         assert result.sum() == pytest.approx(1.0)
         if name != "extremized_logodds":
             assert min(values) - 1e-9 <= yes(result) <= max(values) + 1e-9
+
+
+@given(
+    st.integers(3, 6).flatmap(
+        lambda k: st.lists(st.lists(st.floats(0.01, 1.0), min_size=k, max_size=k), min_size=1, max_size=30)
+    )
+)
+def test_multiple_choice_recency_weighted_median_stays_in_metaculus_range(rows):
+    forecasts = np.array(rows) / np.array(rows).sum(axis=1, keepdims=True)
+    k = forecasts.shape[1]
+    result = aggregation.recency_weighted_median(forecasts)
+    assert result.sum() == pytest.approx(1.0)
+    assert np.all(result >= 0.001 - 1e-12)
+    assert np.all(result <= 1 - (k - 1) * 0.001 + 1e-12)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from forecasting import bayes, services, tasks
-from forecasting.models import AggregateSnapshot, ModelRun, ModelSchedule, Question, Resolution
+from forecasting.models import AggregateSnapshot, ModelRun, ModelSchedule, OutboxTask, Question, Resolution
 from tests.factories import PredictionFactory, QuestionFactory, UserFactory, multiple_choice_question
 
 pytestmark = pytest.mark.django_db
@@ -260,12 +260,13 @@ def test_a_request_during_a_fit_is_served_by_one_more_fit(
     assert ModelSchedule.objects.get().requested_reason == "resolved during the fit"
 
 
-def test_refit_refreshes_every_open_question(fitted):
+def test_refit_refreshes_every_open_question(fitted, django_capture_on_commit_callbacks):
     run, skilled, _ = fitted
     open_question = QuestionFactory()
     services.prediction_create(question=open_question, forecaster=skilled, probability=Decimal("0.6"))
     ModelSchedule.objects.update(requested_at=timezone.now())
-    again = services.bayes_refit_run(task_id="t8")
+    with django_capture_on_commit_callbacks(execute=True):
+        again = services.bayes_refit_run(task_id="t8")
     latest = bayes_snapshots(open_question).latest("id")
     assert latest.model_run == again != run
     assert Question.objects.get(pk=open_question.pk).status == "open"
@@ -478,3 +479,83 @@ def test_update_task_returns_the_snapshot(fitted):
     snapshot_id = tasks.update_bayes_aggregate.apply((question.pk,)).get()
     assert bayes_snapshots(question).get().pk == snapshot_id
     assert np.isfinite(AggregateSnapshot.objects.get(pk=snapshot_id).low)
+
+
+# --- redelivery, bounded deliveries and short transactions -------------------------------------------
+
+
+def test_a_redelivered_update_adds_no_duplicate_history_value(fitted):
+    _, skilled, unskilled = fitted
+    question = QuestionFactory()
+    services.prediction_create(question=question, forecaster=skilled, probability=Decimal("0.7"))
+    services.prediction_create(question=question, forecaster=unskilled, probability=Decimal("0.4"))
+    first = tasks.update_bayes_aggregate.apply((question.pk,)).get()
+    again = tasks.update_bayes_aggregate.apply((question.pk,)).get()  # acks_late: the same message twice
+    assert again == first and bayes_snapshots(question).count() == 1
+    # A new forecast does move the history on.
+    services.prediction_create(question=question, forecaster=unskilled, probability=Decimal("0.2"))
+    services.bayes_aggregate_update(question_id=question.pk)
+    assert bayes_snapshots(question).count() == 2
+
+
+def test_a_refit_queues_one_short_update_per_open_question_after_it_commits(
+    fitted, monkeypatch, django_capture_on_commit_callbacks
+):
+    _, skilled, _ = fitted
+    open_questions = [QuestionFactory() for _ in range(3)]
+    for question in open_questions:
+        services.prediction_create(question=question, forecaster=skilled, probability=Decimal("0.6"))
+    ModelSchedule.objects.update(requested_at=timezone.now())
+    before = OutboxTask.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run = services.bayes_refit_run(task_id="t10")
+    # Nothing re-aggregated (no question locked) inside the refit's transaction ...
+    assert not AggregateSnapshot.objects.filter(method="bayes", question__in=open_questions).exists()
+    queued = OutboxTask.objects.filter(task_name="forecasting.tasks.update_bayes_aggregate", id__gt=before)
+    assert sorted(args for (args,) in queued.values_list("args")) == sorted([q.pk] for q in open_questions)
+    # ... each question gets its own update task once it has committed.
+    locks = []
+    real_update = services.bayes_aggregate_update
+
+    def one_question_per_task(*, question_id, **kwargs):
+        locks.append(question_id)
+        return real_update(question_id=question_id, **kwargs)
+
+    monkeypatch.setattr(services, "bayes_aggregate_update", one_question_per_task)  # what the task calls
+    for callback in callbacks:
+        callback()
+    assert sorted(locks) == sorted(q.pk for q in open_questions)
+    for question in open_questions:
+        assert bayes_snapshots(question).get().model_run == run
+
+
+class WorkerKilled(BaseException):
+    """What an out-of-memory kill looks like from the task's code: it just stops (no except clause runs)."""
+
+
+def test_a_fit_that_keeps_killing_its_worker_is_given_up_after_a_few_deliveries(fitted, monkeypatch):
+    fits = []
+
+    def out_of_memory(data, **kwargs):
+        fits.append(1)
+        raise WorkerKilled
+
+    monkeypatch.setattr(bayes, "fit", out_of_memory)
+    ModelSchedule.objects.update(requested_at=timezone.now())
+    previous_good, _, _ = fitted
+    deliveries, result = 0, "never returned"
+    while deliveries < 10:  # acks_late + reject_on_worker_lost: the broker redelivers the same task id
+        deliveries += 1
+        try:
+            result = services.bayes_refit_run(task_id="oom-task")
+        except WorkerKilled:
+            continue
+        break  # the task returned: its message is acknowledged, no more deliveries
+    assert result is None
+    assert len(fits) == services.bayesian.MAX_REFIT_DELIVERIES and deliveries == len(fits) + 1
+    gave_up = ModelRun.objects.filter(task_id="oom-task").order_by("-id").first()
+    assert gave_up.status == ModelRun.Status.FAILED and "Gave up" in gave_up.error
+    assert not ModelRun.objects.filter(status=ModelRun.Status.RUNNING).exists()
+    schedule = ModelSchedule.objects.get()
+    assert schedule.running is None and schedule.running_task_id == ""
+    assert services.bayes_run_in_use() == previous_good

@@ -136,7 +136,7 @@ class TestTimeAveraged:
     def test_hand_computed_two_forecasters(self):
         # Period 0..20. f0: 0.5 from 0, 0.9 from 10. f1: 0.8 from 5. Outcome YES.
         result = scoring.time_averaged_scores(
-            [0, 1, 0], [0, 5, 10], [[0.5, 0.5], [0.2, 0.8], [0.1, 0.9]], 1, opens_at=0, scored_until=20
+            [0, 1, 0], [0, 5, 10], [[0.5, 0.5], [0.2, 0.8], [0.1, 0.9]], 1, opens_at=0, closes_at=20
         )
         np.testing.assert_allclose(result["coverage"], [1.0, 0.75])
         np.testing.assert_allclose(result["brier"], [(0.25 * 10 + 0.01 * 10) / 20, 0.04])
@@ -147,7 +147,7 @@ class TestTimeAveraged:
         np.testing.assert_allclose(result["peer"], [f0, -f0])
 
     def test_forecasts_before_opening_stand_from_opening(self):
-        result = scoring.time_averaged_scores([0], [-100], [[0.3, 0.7]], 1, opens_at=0, scored_until=10)
+        result = scoring.time_averaged_scores([0], [-100], [[0.3, 0.7]], 1, opens_at=0, closes_at=10)
         assert result["coverage"][0] == pytest.approx(1.0)
 
     @given(
@@ -159,16 +159,103 @@ class TestTimeAveraged:
         who = [f for f, _, _ in forecasts]
         when = [float(t) for _, t, _ in forecasts]
         p = [[1 - q, q] for _, _, q in forecasts]
-        base = scoring.time_averaged_scores(who, when, p, outcome, opens_at=0, scored_until=100, n_forecasters=5)
+        base = scoring.time_averaged_scores(who, when, p, outcome, opens_at=0, closes_at=100, n_forecasters=5)
         relabel = list(range(5))
         rng.shuffle(relabel)
         moved = scoring.time_averaged_scores(
-            [relabel[f] for f in who], when, p, outcome, opens_at=0, scored_until=100, n_forecasters=5
+            [relabel[f] for f in who], when, p, outcome, opens_at=0, closes_at=100, n_forecasters=5
         )
         for name in ("baseline", "peer", "coverage"):
             np.testing.assert_allclose(moved[name][relabel], base[name], atol=1e-9)
         # peer scores of the forecasters still sum to zero over the period
         assert base["peer"].sum() == pytest.approx(0.0, abs=1e-6)
+
+
+class TestEarlyResolution:
+    def test_hand_computed_ten_day_question_resolved_on_day_five(self):
+        # The issue's example: A at 80% and B at 50% from day 0, YES on day 5 of 10. Each moment
+        # weighs 1/10 whatever happens; after the early end baseline and peer count 0 and
+        # Brier and log count the uniform forecast (0.25 and ln 0.5).
+        result = scoring.time_averaged_scores(
+            [0, 1], [0, 0], [[0.2, 0.8], [0.5, 0.5]], 1, opens_at=0, closes_at=10, ended_at=5
+        )
+        a_baseline = 5 * 100 * (math.log2(0.8) + 1) / 10
+        assert a_baseline == pytest.approx(33.90, abs=0.005)
+        np.testing.assert_allclose(result["baseline"], [a_baseline, 0.0], atol=1e-9)
+        a_peer = 5 * 100 * math.log(0.8 / 0.5) / 10
+        np.testing.assert_allclose(result["peer"], [a_peer, -a_peer], atol=1e-9)
+        np.testing.assert_allclose(result["coverage"], [0.5, 0.5])
+        np.testing.assert_allclose(result["brier"], [(5 * 0.04 + 5 * 0.25) / 10, 0.25])
+        np.testing.assert_allclose(result["log"], [(5 * math.log(0.8) + 5 * math.log(0.5)) / 10, math.log(0.5)])
+
+    def test_late_forecaster_brier_runs_from_their_first_forecast(self):
+        # first forecast on day 4, question ends early on day 6 of 10: 2 days at 0.9, 4 days uniform
+        result = scoring.time_averaged_scores([0], [4], [[0.1, 0.9]], 1, opens_at=0, closes_at=10, ended_at=6)
+        assert result["brier"][0] == pytest.approx((2 * 0.01 + 4 * 0.25) / 6)
+        assert result["coverage"][0] == pytest.approx(0.2)
+
+    def test_forecasts_after_the_end_never_stand(self):
+        result = scoring.time_averaged_scores(
+            [0, 1], [0, 7], [[0.5, 0.5], [0.1, 0.9]], 1, opens_at=0, closes_at=10, ended_at=5
+        )
+        assert result["coverage"][1] == 0
+        assert math.isnan(result["brier"][1])
+        assert result["peer"][0] == pytest.approx(0.0)
+
+    def test_multiple_choice_uniform_fill(self):
+        result = scoring.time_averaged_scores([0], [0], [[0.6, 0.3, 0.1]], 0, opens_at=0, closes_at=4, ended_at=1)
+        uniform_brier = (2 / 3) ** 2 + 2 * (1 / 3) ** 2
+        assert result["brier"][0] == pytest.approx((0.16 + 0.09 + 0.01 + 3 * uniform_brier) / 4)
+        assert result["log"][0] == pytest.approx((math.log(0.6) + 3 * math.log(1 / 3)) / 4)
+
+
+unit = st.floats(min_value=0.05, max_value=1.0)
+
+
+@st.composite
+def early_resolution_worlds(draw):
+    """A belief P(YES), grid times 0 = g_0 < ... < g_m = close, and P(resolves at g_j | outcome) per outcome."""
+    m = draw(st.integers(2, 5))
+    cuts = sorted(draw(st.lists(st.floats(0.05, 0.95), min_size=m - 1, max_size=m - 1, unique=True)))
+    grid = [0.0, *cuts, 1.0]
+    p_yes = draw(st.floats(0.02, 0.98))
+    when = {o: np.array(draw(st.lists(unit, min_size=m, max_size=m))) for o in (0, 1)}
+    when = {o: w / w.sum() for o, w in when.items()}  # P(T = g_j | o), j = 1..m
+    other = draw(st.lists(st.floats(0.02, 0.98), min_size=m, max_size=m))  # a peer's reports, fixed
+    return grid, p_yes, when, other
+
+
+class TestProperWhenResolutionCanComeEarly:
+    @given(early_resolution_worlds(), st.data())
+    def test_honest_reporting_maximises_every_expected_time_averaged_score(self, world, data):
+        grid, p_yes, when, other = world
+        m = len(grid) - 1
+        # Honest report at g_j, knowing the question is still open: P(YES | T > g_j).
+        still_open = {o: np.array([when[o][j:].sum() for j in range(m)]) for o in (0, 1)}
+        honest = p_yes * still_open[1] / (p_yes * still_open[1] + (1 - p_yes) * still_open[0])
+
+        def expected(reports):
+            total = dict.fromkeys(("brier", "log", "baseline", "peer"), 0.0)
+            for outcome, p_outcome in ((1, p_yes), (0, 1 - p_yes)):
+                for j in range(1, m + 1):  # resolves at g_j: the reports made before it count
+                    made = grid[:j]
+                    who = [0] * j + [1] * j
+                    probs = [[1 - r, r] for r in reports[:j]] + [[1 - q, q] for q in other[:j]]
+                    result = scoring.time_averaged_scores(
+                        who, made + made, probs, outcome, opens_at=0.0, closes_at=1.0, ended_at=grid[j]
+                    )
+                    for name in total:
+                        total[name] += p_outcome * when[outcome][j - 1] * result[name][0]
+            return total
+
+        deviated = list(honest)
+        j = data.draw(st.integers(0, m - 1))
+        deviated[j] = data.draw(st.floats(0.01, 0.99))
+        truth, lie = expected(list(honest)), expected(deviated)
+        assert truth["baseline"] >= lie["baseline"] - 1e-9
+        assert truth["peer"] >= lie["peer"] - 1e-9
+        assert truth["log"] >= lie["log"] - 1e-9
+        assert truth["brier"] <= lie["brier"] + 1e-9
 
 
 class TestCalibration:

@@ -4,7 +4,7 @@ from django.test import Client
 from django.urls import reverse
 
 from market import services
-from market.models import MICRO, Trade
+from market.models import MICRO, Account, LedgerTransaction, Trade
 
 pytestmark = pytest.mark.django_db
 
@@ -95,3 +95,24 @@ def test_portfolio_and_profit_leaderboard(reader_client, reader, market):
     assert market.question.title in portfolio and "990.00" in portfolio
     board = reader_client.get(reverse("market_leaderboard")).content.decode()
     assert reader.username in board
+
+
+def test_a_new_readers_page_views_write_no_money(reader_client, reader, market):
+    """The question page and the portfolio show the starting grant without opening the account."""
+    transactions = LedgerTransaction.objects.count()
+    page = reader_client.get(market.question.get_absolute_url()).content.decode()
+    assert f"Your balance: {settings.MARKET_STARTING_GRANT / MICRO:.2f}" in page
+    portfolio = reader_client.get(reverse("portfolio")).content.decode()
+    assert f"Balance: <strong>{settings.MARKET_STARTING_GRANT / MICRO:,.2f}</strong>" in portfolio
+    assert not Account.objects.filter(user=reader).exists()
+    assert LedgerTransaction.objects.count() == transactions
+
+
+def test_the_panel_shows_the_balance_of_an_existing_account(reader_client, reader, market):
+    services.trade_execute(
+        user=reader, market_id=market.pk, outcome=1, side="buy", amount=25 * MICRO, idempotency_key="k"
+    )
+    balance = Account.objects.get(user=reader, kind=Account.Kind.USER).balance
+    assert balance < settings.MARKET_STARTING_GRANT
+    page = reader_client.get(market.question.get_absolute_url()).content.decode()
+    assert f"Your balance: {balance / MICRO:.2f}" in page

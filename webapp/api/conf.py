@@ -4,7 +4,12 @@ The API's views set their authentication, pagination, filtering, schema class an
 handler themselves (``forecasting.api.base.ApiView``), so these defaults only matter to DRF views
 elsewhere in the project; they are the same values, so every API in the project behaves alike.
 Dotted paths, not imports: the settings must not import the apps.
+
+Throttle rates (``"20/min"``, per user when signed in, per client address otherwise) can be set
+from the environment: ``API_THROTTLE_TOKEN``, ``API_THROTTLE_PREDICTIONS``, ``API_THROTTLE_TRADES``.
 """
+
+import os
 
 API_APPS = [
     "rest_framework",
@@ -21,11 +26,23 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_PARSER_CLASSES": [
+        "forecasting.api.parsers.SafeJSONParser",  # a too deeply nested body is a 400, not a 500
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "forecasting.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "forecasting.api.exceptions.api_exception_handler",
+    # By each view's ``throttle_scope``, writes only: forecasting.api.base.ApiView sets its throttle
+    # class itself (as a DRF default, it would be imported while DRF's APIView is being defined).
+    "DEFAULT_THROTTLE_RATES": {
+        "token": os.environ.get("API_THROTTLE_TOKEN", "20/min"),
+        "predictions": os.environ.get("API_THROTTLE_PREDICTIONS", "60/min"),
+        "trades": os.environ.get("API_THROTTLE_TRADES", "60/min"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {

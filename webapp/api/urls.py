@@ -1,7 +1,7 @@
 """The API's URLs; the project includes them with ``path("api/", include("webapp.api.urls"))``.
 
 - ``/api/v1/...``: the endpoints (version 1) of every app, in the ``api`` namespace
-  (``api:question-list``, ``api:market-quote``...); any other path under it is a JSON 404.
+  (``api:question-list``, ``api:market-quote``...); any other path under ``/api/`` is a JSON 404.
 - ``/api/schema/``: the OpenAPI 3 schema (YAML; ``?format=json`` for JSON).
 - ``/api/docs/`` (Swagger UI) and ``/api/redoc/`` (Redoc), served from local static files.
 """
@@ -20,8 +20,9 @@ v1 = [
 
 urlpatterns = [
     path("v1/", include(v1)),
-    re_path(r"^v1/", not_found),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # Last: every other path under /api/ (with or without a trailing slash) is a JSON 404.
+    re_path(r"", not_found),
 ]

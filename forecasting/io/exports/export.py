@@ -100,7 +100,8 @@ class Export:
 
 
 def exportable_questions() -> QuerySet[Question]:
-    return Question.objects.exclude(status=Question.Status.DRAFT)
+    # Published questions only, for everyone: an editor's download never carries an embargoed question.
+    return Question.objects.published()
 
 
 def export_everything(*, filters: QuestionFilters | None = None, identities: bool = False) -> Export:

@@ -35,7 +35,7 @@ class QuestionFilters:
     end: dt.date | None = None
 
     def apply(self, questions: QuerySet[Question]) -> QuerySet[Question]:
-        questions = questions.exclude(status=Question.Status.DRAFT)
+        questions = questions.published()  # never a draft, even one annulled or un-resolved since
         if self.article is not None:
             questions = questions.filter(article=self.article)
         if self.statuses:

@@ -112,10 +112,17 @@ def render_readme(export: Export, fmt: str) -> str:
 
 def _format_doc(fmt: str) -> str:
     if fmt == "csv":
-        return "CSV: UTF-8, comma-separated, RFC 4180 quoting, one header row."
+        return (
+            "CSV: UTF-8, comma-separated, RFC 4180 quoting, one header row. Text cells are written as stored, "
+            "except that a text value that starts with =, +, -, @, a tab or a carriage return gets a leading ' "
+            "(so that a spreadsheet shows it as text instead of running it as a formula: OWASP's advice against "
+            "CSV injection); strip that ' if you read the CSV with code. Number columns are never changed."
+        )
     return (
         "Parquet (one file per table, zstd-compressed, typed columns as listed below). "
-        "Read with e.g. pandas.read_parquet or pyarrow.parquet.read_table."
+        "Read with e.g. pandas.read_parquet or pyarrow.parquet.read_table. Text is exactly as stored, even when "
+        "it starts like a spreadsheet formula (=, +, -, @): Parquet cells are typed values that no spreadsheet "
+        "runs as formulas."
     )
 
 

@@ -49,13 +49,31 @@ def _decimal(value: Decimal) -> str:
     return format(value, "f")
 
 
+# A spreadsheet opening a CSV runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe_text(value: Any) -> str:
+    """A text cell for CSV, with a ``'`` before a leading formula character (OWASP's advice).
+
+    Only text columns go through here: numbers such as -0.5 have their own types and stay numbers.
+    """
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 TYPES: dict[str, ColumnType] = {
     "integer": ColumnType(pa.int64(), str, "integer (Parquet int64)"),
-    "text": ColumnType(pa.string(), str, "text (UTF-8)"),
+    "text": ColumnType(
+        pa.string(),
+        spreadsheet_safe_text,
+        "text (UTF-8); CSV: a value that starts with =, +, -, @, a tab or a carriage return gets a leading ' "
+        "so that spreadsheets show it as text instead of running it as a formula; Parquet: exactly as stored",
+    ),
     "timestamp": ColumnType(
         pa.timestamp("us", tz="UTC"),
         timestamp_text,

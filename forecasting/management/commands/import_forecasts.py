@@ -10,7 +10,8 @@ from forecasting.io.imports import ImportFileError, forecasts_import
 class Command(BaseCommand):
     help = (
         "Import resolved yes/no forecasts from a CSV file (optionally gzipped) with the columns "
-        "question_id, forecaster_id, made_at, probability, outcome, resolved_at. Idempotent; one transaction."
+        "question_id, forecaster_id, made_at, probability, outcome, resolved_at. Each forecaster becomes its own "
+        "user <forecaster_id>@<article slug>, never an existing site account. Idempotent; one transaction."
     )
 
     def add_arguments(self, parser) -> None:

@@ -210,3 +210,22 @@ def test_trades_list_is_own_and_filterable_by_question(opened_question):
     assert len(rows) == 1 and rows[0]["market"] == opened_question.market.pk
     assert client_for(UserFactory()).get("/api/v1/trades/").json()["count"] == 0
     assert_error(client.get("/api/v1/trades/", {"question": "x"}), 400, "invalid", fields=("question",))
+
+
+def test_reusing_a_key_on_another_market_is_a_400_naming_the_key(reader_api, editor, opened_question):
+    other = services.question_open(question=QuestionFactory(status=Question.Status.DRAFT), actor=editor)
+    data = {"question": opened_question.pk, "outcome": 1, "side": "buy", "amount": "5"}
+    assert reader_api.post("/api/v1/trades/", data, format="json", HTTP_IDEMPOTENCY_KEY="k").status_code == 201
+    response = reader_api.post(
+        "/api/v1/trades/", {**data, "question": other.pk}, format="json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+    error = assert_error(response, 400, "invalid", fields=("idempotency_key",))
+    assert "different trade" in error["fields"]["idempotency_key"][0]
+    assert Trade.objects.count() == 1
+
+
+@pytest.mark.parametrize("value", ["1" * 25, "-3.402823466e+38", "1.5", "abc"])
+def test_a_question_filter_out_of_range_is_a_400_naming_it(reader_api, value):
+    response = reader_api.get("/api/v1/trades/", {"question": value})
+    assert response.status_code == 400
+    assert "question" in response.json()["error"]["fields"]
