@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from .views import accounts, articles, downloads, editor, people, questions
+from .views import accounts, articles, charts, downloads, editor, people, questions
 
 urlpatterns = [
     path("", articles.home, name="home"),
     path("articles/<slug:slug>/", articles.article_detail, name="article_detail"),
     path("questions/<int:pk>/", questions.question_detail, name="question_detail"),
+    path("questions/<int:pk>/history.json", charts.question_history, name="question_history"),
     path("questions/<int:pk>/forecast/", questions.forecast_submit, name="forecast_submit"),
     path("questions/<int:pk>/resolve/", editor.question_resolve, name="question_resolve"),
     path("questions/<int:pk>/<slug:action>/", editor.question_action, name="question_action"),

@@ -16,6 +16,7 @@ class MarketConfig(AppConfig):
     def ready(self) -> None:
         # Each module joins one of forecasting's extension points when imported.
         from . import (
+            charts,  # noqa: F401  the price line on forecasting's question chart
             exports,  # noqa: F401  the market table of the analysts' downloads
             panels,  # noqa: F401  the trade panel on forecasting's question page
             receivers,  # noqa: F401  settlement follows the question (forecasting.signals)

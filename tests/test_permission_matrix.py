@@ -48,6 +48,7 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     "home": EVERYONE_READS,
     "article_detail": EVERYONE_READS,
     "question_detail": EVERYONE_READS,
+    "question_history": EVERYONE_READS,
     "leaderboard": EVERYONE_READS,
     "article_leaderboard": EVERYONE_READS,
     "track_record": EVERYONE_READS,

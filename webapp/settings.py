@@ -106,6 +106,9 @@ DATABASES = {
         env="DATABASE_URL",
         default=f"sqlite:///{VAR_DIR / 'forecasting.sqlite3'}",
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        # With persistent connections (DB_CONN_MAX_AGE > 0), a database restart leaves every process
+        # holding a dead connection: check it before each request or task reuses it, and reconnect.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -195,6 +198,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "control_folder": str(_broker_dir / "control"),
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # acks_late: the message of a task whose worker died (SIGKILL, out of memory, lost host) stays
+    # unacknowledged in Redis and is delivered again once it has been so for visibility_timeout seconds.
+    # It must exceed the longest task (a NUTS refit, bounded by BAYES_REFIT_LEASE_SECONDS) and the longest
+    # countdown, or a task still running would be delivered twice; shorter redoes a killed task sooner.
+    # The fault tests (tests/integration/test_faults.py) shorten it for their workers.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+        # How many polls (about a second each) between scans for such messages.
+        "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
     }
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "django-db")
 CELERY_RESULT_EXTENDED = True

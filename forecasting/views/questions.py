@@ -22,6 +22,7 @@ from forecasting.models import Prediction, Question, Score
 from forecasting.ratelimit import limited_per_ip
 from forecasting.templatetags.forecast_format import percent
 
+from .charts import distribution_context
 from .panels import question_panels
 
 
@@ -108,6 +109,9 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
         )
         if question.is_binary
         else None,
+        **distribution_context(
+            question, float(card["mine"].probability) if card["mine"] and question.is_binary else None
+        ),
         "question_panels": question_panels(request, question),
         "score_table": [score_table[k] for k in ("brier", "log", "baseline", "peer") if k in score_table],
         "coverage": my_scores[0].coverage if my_scores else None,
