@@ -12,6 +12,7 @@ from django.utils import timezone
 
 MIN_PROBABILITY = Decimal("0.01")
 MAX_PROBABILITY = Decimal("0.99")
+RATIONALE_MAX_LENGTH = 2000  # characters of Markdown
 
 
 class ArticleManager(models.Manager):
@@ -96,6 +97,13 @@ class Question(models.Model):
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField(help_text="No forecasts are accepted after this time.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    # Where the question's card sits in the article: after this paragraph (1 = the first); empty
+    # or beyond the last paragraph puts it after the text.
+    paragraph = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Show the question after this paragraph of the article (empty: after the text).",
+    )
     published_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When the question first opened; readers never see it before."
     )
@@ -190,6 +198,8 @@ class Prediction(models.Model):
     probability = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
     option_probabilities = models.JSONField(null=True, blank=True)
     made_at = models.DateTimeField(default=timezone.now)
+    # Why the forecaster thinks so (Good Judgment Open style), Markdown, shown beside the forecast.
+    rationale = models.TextField(blank=True, default="", max_length=RATIONALE_MAX_LENGTH)
 
     class Meta:
         ordering = ["made_at", "id"]

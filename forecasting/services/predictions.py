@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from ..models import MAX_PROBABILITY, MIN_PROBABILITY, Prediction, Question
+from ..models import MAX_PROBABILITY, MIN_PROBABILITY, RATIONALE_MAX_LENGTH, Prediction, Question
 from .aggregates import aggregates_update_for_prediction
 
 PROBABILITY_QUANTUM = Decimal("0.0001")
@@ -45,14 +45,19 @@ def prediction_create(
     forecaster,
     probability: object | None = None,
     option_probabilities: Sequence[object] | None = None,
+    rationale: str = "",
     now: dt.datetime | None = None,
 ) -> Prediction:
     """Record a new forecast (a new row; earlier forecasts stay as history).
 
     ``probability`` is P(YES) in [0.01, 0.99] for binary questions; ``option_probabilities``
-    has one probability per option, each in [0.01, 0.99], summing to exactly 1.
+    has one probability per option, each in [0.01, 0.99], summing to exactly 1. ``rationale`` is
+    the forecaster's reasoning (Markdown, at most ``RATIONALE_MAX_LENGTH`` characters).
     """
     now = now or timezone.now()
+    rationale = (rationale or "").strip()
+    if len(rationale) > RATIONALE_MAX_LENGTH:
+        raise ValidationError({"rationale": f"A rationale has at most {RATIONALE_MAX_LENGTH} characters."})
     question = Question.objects.select_for_update().get(pk=question.pk)
     if not question.accepts_forecasts(now):
         raise ValidationError(_closed_reason(question, now))
@@ -63,7 +68,9 @@ def prediction_create(
         value = _to_probability(probability)
         if not MIN_PROBABILITY <= value <= MAX_PROBABILITY:
             raise ValidationError({"probability": "The probability must be between 1% and 99%."})
-        prediction = Prediction.objects.create(question=question, forecaster=forecaster, probability=value, made_at=now)
+        prediction = Prediction.objects.create(
+            question=question, forecaster=forecaster, probability=value, rationale=rationale, made_at=now
+        )
         aggregates_update_for_prediction(question=question, prediction=prediction)
         return prediction
 
@@ -81,7 +88,11 @@ def prediction_create(
             {"option_probabilities": f"The probabilities must add up to 100%; they add up to {total * 100:.2f}%."}
         )
     prediction = Prediction.objects.create(
-        question=question, forecaster=forecaster, option_probabilities=[str(v) for v in values], made_at=now
+        question=question,
+        forecaster=forecaster,
+        option_probabilities=[str(v) for v in values],
+        rationale=rationale,
+        made_at=now,
     )
     aggregates_update_for_prediction(question=question, prediction=prediction)
     return prediction
