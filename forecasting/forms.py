@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 
-from forecasting.models import Article, Question
+from forecasting.models import RATIONALE_MAX_LENGTH, Article, Question
 
 
 def parse_percent(raw: str, *, label: str = "The probability") -> Decimal:
@@ -29,14 +29,28 @@ def parse_percent(raw: str, *, label: str = "The probability") -> Decimal:
     return percent / 100
 
 
-class BinaryForecastForm(forms.Form):
+class ForecastForm(forms.Form):
+    """What every forecast form has: an optional rationale (Markdown, stored as typed)."""
+
+    rationale = forms.CharField(
+        label="Why? (optional)",
+        required=False,
+        max_length=RATIONALE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=f"Your reasoning, in Markdown; at most {RATIONALE_MAX_LENGTH} characters. Only you see it here.",
+        error_messages={"max_length": "A rationale has at most %(limit_value)d characters; yours has %(show_value)d."},
+    )
+
+
+class BinaryForecastForm(ForecastForm):
     probability = forms.CharField(label="Your probability of YES (%)", max_length=20)
+    field_order = ["probability", "rationale"]
 
     def clean_probability(self) -> Decimal:
         return parse_percent(self.cleaned_data["probability"])
 
 
-class MultipleChoiceForecastForm(forms.Form):
+class MultipleChoiceForecastForm(ForecastForm):
     """One percentage per option; they must add up to 100."""
 
     def __init__(self, *args, question: Question, **kwargs) -> None:
@@ -44,6 +58,10 @@ class MultipleChoiceForecastForm(forms.Form):
         self.question_options = list(question.options.all())
         for option in self.question_options:
             self.fields[f"option_{option.pk}"] = forms.CharField(label=option.label, max_length=20)
+        self.order_fields([*(f"option_{o.pk}" for o in self.question_options), "rationale"])
+
+    def option_fields(self) -> list[forms.BoundField]:
+        return [self[f"option_{option.pk}"] for option in self.question_options]
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -56,8 +74,10 @@ class MultipleChoiceForecastForm(forms.Form):
                 values.append(parse_percent(cleaned.get(name, ""), label=f"“{option.label}”"))
             except forms.ValidationError as error:
                 self.add_error(name, error)
-        if not self.errors and sum(values) != 1:
-            raise forms.ValidationError(f"The probabilities must add up to 100%; they add up to {sum(values) * 100}%.")
+        if len(values) == len(self.question_options) and sum(values) != 1:
+            raise forms.ValidationError(
+                f"The probabilities must add up to 100%; they add up to {(sum(values) * 100).normalize():f}%."
+            )
         cleaned["option_probabilities"] = values
         return cleaned
 
@@ -90,9 +110,33 @@ class QuestionCreateForm(forms.Form):
     )
     opens_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     closes_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    paragraph = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=32767,
+        label="Show after paragraph",
+        help_text="Where the question appears in the article: 1 = after the first paragraph; empty = after the text.",
+    )
 
 
 class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+
+class ProfileForm(forms.Form):
+    """Whether the reader's name and track record appear on the public pages (private by default)."""
+
+    visibility = forms.ChoiceField(
+        label="Your track record",
+        choices=[
+            ("private", "Private: only you see your track record; leaderboards list you without your name."),
+            ("public", "Public: anyone sees your name, your track record and your scores on each question."),
+        ],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose public or private.", "invalid_choice": "Choose public or private."},
+    )
+
+    def clean_visibility(self) -> bool:
+        return self.cleaned_data["visibility"] == "public"

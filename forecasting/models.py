@@ -517,3 +517,21 @@ class OutboxTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}{tuple(self.args)} ({'sent' if self.sent_at else 'unsent'})"
+
+
+class ForecasterProfile(models.Model):
+    """What a reader lets the public pages show. Private by default (defect 8).
+
+    A private reader's per-question scores never appear on public pages (their track record is
+    theirs alone; leaderboards list them without their name), so that the pseudonymous exports
+    cannot be joined with a public page to put a name on a pseudonym.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="forecaster_profile")
+    is_public = models.BooleanField(
+        default=False, help_text="Show this reader's name and track record on the public pages."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user} ({'public' if self.is_public else 'private'})"

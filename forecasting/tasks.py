@@ -37,7 +37,10 @@ def refit_aggregators() -> dict:
     return {fit.method: fit.parameters for fit in services.aggregator_fits_refresh()}
 
 
-@shared_task(name="forecasting.tasks.refit_bayes", bind=True, acks_late=True, reject_on_worker_lost=True)
+# Retried like the others: a database connection lost mid-fit (a restart) would otherwise leave the run
+# "running" and its lease held, and the refit asked for never done. The retry keeps the task id, so it
+# takes its own lease back at once (services.bayesian.bayes_refit_run).
+@shared_task(name="forecasting.tasks.refit_bayes", bind=True, reject_on_worker_lost=True, **_RETRIED)
 def refit_bayes(self, method: str | None = None) -> int | None:
     """Refit the Bayesian forecaster model unless a fit is already running (see services.bayesian)."""
     run = services.bayes_refit_run(task_id=self.request.id or "eager", method=method)

@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from .views import accounts, articles, charts, downloads, editor, people, questions
+from .views import accounts, accuracy, articles, charts, downloads, editor, people, question_list, questions
 
 urlpatterns = [
     path("", articles.home, name="home"),
     path("articles/<slug:slug>/", articles.article_detail, name="article_detail"),
+    path("questions/", question_list.question_list, name="question_list"),
     path("questions/<int:pk>/", questions.question_detail, name="question_detail"),
     path("questions/<int:pk>/history.json", charts.question_history, name="question_history"),
     path("questions/<int:pk>/forecast/", questions.forecast_submit, name="forecast_submit"),
@@ -16,6 +17,8 @@ urlpatterns = [
     path("leaderboard/", people.leaderboard, name="leaderboard"),
     path("forecasters/<str:username>/", people.track_record, name="track_record"),
     path("me/forecasts/", people.my_forecasts, name="my_forecasts"),
+    path("me/profile/", people.profile_settings, name="profile_settings"),
+    path("accuracy/", accuracy.accuracy, name="accuracy"),
     path("me/download/", downloads.download_mine, name="download_mine"),
     path("downloads/", downloads.downloads, name="analyst_downloads"),
     path("downloads/all/", downloads.download_all, name="download_all"),

@@ -1,5 +1,6 @@
-"""The market's panel on forecasting's question page: prices, the price chart, the reader's position
-and the trade form, plus the "Market: x%" headline under the community prediction.
+"""The market's panel on forecasting's question page: prices (their history is a line of the question
+chart: charts.py), the reader's position and the trade form, plus the "Market: x%" headline under the
+community prediction.
 
 Registered with forecasting's question-page extension point when imported (from ``MarketConfig.ready()``).
 """
@@ -10,7 +11,6 @@ import uuid
 
 from django.http import HttpRequest
 
-from forecasting.charts import step_chart
 from forecasting.models import Question
 from forecasting.views.panels import register_question_panel
 
@@ -30,14 +30,10 @@ def trade_panel_context(request: HttpRequest, question: Question) -> dict | None
         "market_outcomes": [{"index": i, "label": labels[i], "price": p} for i, p in enumerate(prices)],
         "market_probability": prices[-1] if question.is_binary else None,
         "trade_key": uuid.uuid4().hex,
-        "price_chart": None,
     }
     if request.user.is_authenticated:
         context["balance"] = services.account_balance(user=request.user) / MICRO
         context["my_positions"] = [v for v in services.portfolio(user=request.user) if v.market.pk == market.pk]
-    history = list(market.price_history.order_by("at", "id").values_list("at", "prices"))
-    if question.is_binary and len(history) >= 2:
-        context["price_chart"] = step_chart([(at.timestamp(), p[-1]) for at, p in history])
     return context
 
 

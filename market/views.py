@@ -98,4 +98,4 @@ def portfolio(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def leaderboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "market/leaderboard.html", {"rows": services.profit_leaderboard()})
+    return render(request, "market/leaderboard.html", {"rows": services.profit_leaderboard(viewer=request.user)})

@@ -77,3 +77,14 @@ class PredictionFactory(factory.django.DjangoModelFactory):
     question = factory.SubFactory(QuestionFactory)
     forecaster = factory.SubFactory(UserFactory)
     probability = Decimal("0.5")
+
+
+class CommentFactory(factory.django.DjangoModelFactory):
+    """A comment written straight to the table (tests of reads); tests of writing go through the services."""
+
+    class Meta:
+        model = "comments.Comment"
+
+    question = factory.SubFactory(QuestionFactory)
+    author = factory.SubFactory(UserFactory)
+    body = factory.Sequence(lambda n: f"Comment number {n}.")

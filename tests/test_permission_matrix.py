@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 
 from forecasting import services
 from forecasting.models import ModelRun, Question
-from tests.factories import ArticleFactory, QuestionFactory, UserFactory, analyst_user, editor_user
+from tests.factories import ArticleFactory, CommentFactory, QuestionFactory, UserFactory, analyst_user, editor_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
@@ -40,6 +40,7 @@ SIGNED_IN_READS = row("login ok ok ok", "405 405 405 405")
 ANALYSTS_READ = row("login denied denied ok", "405 405 405 405")
 EDITOR_ACTION = row("login 405 405 405", "login denied ok denied")
 API_EDITOR_ACTION = row("login denied 405 denied", "login denied ok denied")
+EDITOR_ACTION_REFUSED = row("login 405 405 405", "login denied bad denied")
 
 # Who may do what. Read-only pages refuse a POST (405). Bodies are empty, so an allowed write
 # answers "bad" (400) where the empty body is invalid.
@@ -47,18 +48,27 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     # the reader's pages
     "home": EVERYONE_READS,
     "article_detail": EVERYONE_READS,
+    "question_list": EVERYONE_READS,
     "question_detail": EVERYONE_READS,
     "question_history": EVERYONE_READS,
     "leaderboard": EVERYONE_READS,
     "article_leaderboard": EVERYONE_READS,
     "track_record": EVERYONE_READS,
     "market_leaderboard": EVERYONE_READS,
+    "accuracy": EVERYONE_READS,
+    "profile_settings": row("login ok ok ok", "login bad bad bad"),
     "my_forecasts": SIGNED_IN_READS,
     "portfolio": SIGNED_IN_READS,
     "download_mine": SIGNED_IN_READS,
     "forecast_submit": row("login 405 405 405", "login bad bad bad"),
     "market_quote": row("bad bad bad bad", "405 405 405 405"),
     "market_trade": row("login 405 405 405", "login ok ok ok"),
+    # the discussion (comments/): an empty comment, a vote without a value or a hide without a reason is
+    # refused; unhiding a comment that is not hidden too
+    "comment_post": row("login 405 405 405", "login bad bad bad"),
+    "comment_vote": row("login 405 405 405", "login bad bad bad"),
+    "comment_hide": EDITOR_ACTION_REFUSED,
+    "comment_unhide": EDITOR_ACTION_REFUSED,
     # accounts
     "signup": row("ok ok ok ok", "bad bad bad bad"),
     "login": row("ok ok ok ok", "ok ok ok ok"),
@@ -104,6 +114,7 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     "api:download-article": row("login denied denied ok", "login denied denied 405"),
     "api:download-question": row("login denied denied ok", "login denied denied 405"),
     "api:download-mine": row("login ok ok ok", "login 405 405 405"),
+    "api:question-comments": row("ok ok ok ok", "login bad bad bad"),
     "api:schema": EVERYONE_READS,
     "api:docs": EVERYONE_READS,
     "api:redoc": EVERYONE_READS,
@@ -134,6 +145,7 @@ def world(db):
     users = {R: UserFactory(username="alice"), E: editor, N: analyst_user(username="ann")}
     values = {"slug": article.slug, "pk": question.pk, "username": "alice", "action": "close"}
     values |= {"uidb64": "MQ", "token": "set-password"}  # a password-reset link (an invalid one)
+    values["comment_id"] = CommentFactory(question=question).pk
     return {"users": users, "values": values, "run": run}
 
 

@@ -4,7 +4,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from forecasting.models import Article, Question, QuestionOption
+from demo.models import DemoRun
+from forecasting.models import Article, ModelRun, Prediction, Question, QuestionOption
 from forecasting.roles import ANALYSTS, EDITORS
 
 pytestmark = pytest.mark.django_db
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 def test_seed_demo_loads_the_article_and_accounts_once(tmp_path, capsys):
     credentials = tmp_path / "accounts.json"
-    call_command("seed_demo", credentials_file=str(credentials))
+    call_command("seed_demo", credentials_file=str(credentials), no_crowd=True)
     article = Article.objects.get()
     assert "Witkoff" in article.body and "Fabergé" in article.body
     questions = Question.objects.filter(article=article)
@@ -35,7 +36,7 @@ def test_seed_demo_loads_the_article_and_accounts_once(tmp_path, capsys):
     # An editor's change survives a second run, nothing is duplicated, passwords are kept.
     Question.objects.filter(pk=questions.first().pk).update(status="closed")
     counts = (Article.objects.count(), Question.objects.count(), QuestionOption.objects.count(), User.objects.count())
-    call_command("seed_demo", credentials_file=str(credentials))
+    call_command("seed_demo", credentials_file=str(credentials), no_crowd=True)
     assert (
         Article.objects.count(),
         Question.objects.count(),
@@ -44,3 +45,23 @@ def test_seed_demo_loads_the_article_and_accounts_once(tmp_path, capsys):
     ) == counts
     assert Question.objects.filter(status="closed").count() == 1
     assert json.loads(credentials.read_text()) == passwords
+
+
+def test_seed_demo_seeds_the_crowd_once_and_fits_the_model(tmp_path, capsys):
+    credentials = tmp_path / "accounts.json"
+    call_command("seed_demo", credentials_file=str(credentials), readers=12)
+    assert "Seeded the simulated crowd" in capsys.readouterr().out
+    assert DemoRun.objects.get().summary["readers"] == 12
+    assert ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED).exists()  # the Bayesian model has content
+    seed_article = Article.objects.get(slug="ukraine-talks-kremlin-sees-no-us-breakthrough")
+    assert Prediction.objects.filter(question__article=seed_article).exists()
+
+    counts = (User.objects.count(), Prediction.objects.count(), Article.objects.count(), ModelRun.objects.count())
+    call_command("seed_demo", credentials_file=str(credentials), readers=12)
+    assert "already seeded" in capsys.readouterr().out
+    assert (
+        User.objects.count(),
+        Prediction.objects.count(),
+        Article.objects.count(),
+        ModelRun.objects.count(),
+    ) == counts

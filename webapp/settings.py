@@ -64,13 +64,19 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_htmx",
+    "csp",
     "forecasting",
     "market",
+    "comments",
+    "demo",  # simulated demo readers (make demo); nothing imports it
     "webapp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     "webapp.middleware.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -78,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # request.htmx: forecast forms answer an htmx request with the fragment to swap in place.
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: answers a login lockout (django-axes) with forecasting.api.throttles.lockout_response.
     "axes.middleware.AxesMiddleware",
@@ -96,6 +104,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "demo.context_processors.demo_data",  # base.html's demo-data banner
             ],
         },
     },
@@ -154,6 +163,30 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# --- Security headers -----------------------------------------------------------------------
+# A strict Content-Security-Policy (django-csp) everywhere, development included, so that an inline
+# <script>, an onclick= or a style="" attribute breaks in the tests rather than in production: scripts
+# and styles come from our static files only. uPlot sets its styles through the CSSOM, which CSP allows.
+# The API docs (webapp/api/urls.py) widen style-src for their own pages only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    },
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
 # --- REST API (forecasting/api, market/api; its settings: webapp/api/conf.py) -----------------
 from webapp.api.conf import REST_FRAMEWORK, SPECTACULAR_SETTINGS  # noqa: E402, F401
 
@@ -182,6 +215,13 @@ RATE_LIMITS = {
     "trade": os.environ.get("RATE_LIMIT_TRADE", "60/m"),
 }
 RATELIMIT_USE_CACHE = "default"
+# Comments (web and API alike, comments.ratelimit): each window per account and per client address;
+# over any of them, a 429 with Retry-After and nothing written.
+COMMENT_RATE_LIMITS = {
+    "account": env_list("COMMENT_RATE_ACCOUNT", "5/m,50/d"),
+    "ip": env_list("COMMENT_RATE_IP", "20/m,200/d"),
+}
+COMMENT_MAX_LENGTH = int(os.environ.get("COMMENT_MAX_LENGTH", "2000"))  # characters of Markdown
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -221,6 +261,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# The queue tasks are published to (and a worker started without -Q consumes). The fault tests give
+# their workers a queue of their own, so that tasks a worker queues (a refit's updates) stay on it.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A new prefork process compiles the Bayesian model (10-40 s) before it reports in (forecasting/tasks.py:
 # warm_up_bayes); Celery's default wait of 4 s may kill it ("Timed out waiting for UP message").
@@ -244,7 +287,10 @@ LOGGING = {
     # --loglevel. The project's own apps log at LOG_LEVEL.
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        **{app: {"level": os.environ.get("LOG_LEVEL", "INFO")} for app in ("forecasting", "market", "webapp")},
+        **{
+            app: {"level": os.environ.get("LOG_LEVEL", "INFO")}
+            for app in ("forecasting", "market", "comments", "demo", "webapp")
+        },
         "pytensor": {"level": "WARNING"},
     },
 }

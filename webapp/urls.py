@@ -10,6 +10,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("forecasting.urls")),
     path("", include("market.urls")),
+    path("", include("comments.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("webapp.api.urls")),
     path("admin/", admin.site.urls),

@@ -15,6 +15,7 @@ from forecasting import aggregation, services
 from forecasting.models import (
     MAX_PROBABILITY,
     MIN_PROBABILITY,
+    RATIONALE_MAX_LENGTH,
     AggregateSnapshot,
     Article,
     ModelRun,
@@ -107,6 +108,7 @@ class QuestionSerializer(serializers.ModelSerializer):
             "status",
             "opens_at",
             "closes_at",
+            "paragraph",
             "accepts_forecasts",
             "community",
         ]
@@ -272,6 +274,14 @@ class QuestionCreateSerializer(serializers.Serializer):
     opens_at = serializers.DateTimeField()
     closes_at = serializers.DateTimeField()
     note = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+    paragraph = serializers.IntegerField(
+        required=False,
+        default=None,
+        allow_null=True,
+        min_value=1,
+        max_value=32767,
+        help_text="Show the question after this paragraph of the article (1 = the first); null: after the text.",
+    )
 
 
 # --- editor actions --------------------------------------------------------------------------------
@@ -327,7 +337,8 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Prediction
-        fields = ["id", "question", "probability", "option_probabilities", "probabilities", "made_at"]
+        fields = ["id", "question", "probability", "option_probabilities", "probabilities", "rationale", "made_at"]
+        read_only_fields = ["rationale"]
 
     def get_probabilities(self, prediction: Prediction) -> list[float]:
         return prediction.probability_vector()
@@ -343,6 +354,13 @@ class PredictionCreateSerializer(serializers.Serializer):
         required=False,
         min_length=2,
         help_text="Multiple-choice questions: one probability per option, in order, adding up to exactly 1.",
+    )
+    rationale = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=RATIONALE_MAX_LENGTH,
+        help_text=f"Optional: your reasoning, in Markdown, at most {RATIONALE_MAX_LENGTH} characters.",
     )
 
     def __init__(self, *args, questions=None, **kwargs):
@@ -384,7 +402,11 @@ class OwnScoreSerializer(serializers.ModelSerializer):
 
 class LeaderboardRowSerializer(serializers.Serializer):
     rank = serializers.IntegerField(allow_null=True, help_text="Null for forecasters not yet ranked.")
-    username = serializers.CharField()
+    username = serializers.CharField(
+        allow_null=True, help_text="Null for a reader whose profile is private (the viewer sees their own)."
+    )
+    label = serializers.CharField(help_text="The username, or “Private forecaster”.")
+    is_you = serializers.BooleanField(help_text="This row is the signed-in viewer's.")
     questions = serializers.IntegerField(help_text="Resolved questions scored.")
     mean_peer = serializers.FloatField(help_text="Mean time-averaged peer score: the ranking.")
     total_peer = serializers.FloatField()
@@ -394,6 +416,7 @@ class LeaderboardRowSerializer(serializers.Serializer):
 
 class LeaderboardSerializer(serializers.Serializer):
     article = serializers.CharField(allow_null=True, help_text="The article's slug; null for the global board.")
+    period = serializers.CharField(help_text="all, 30d, 90d or 365d: questions resolved in that period count.")
     min_coverage = serializers.FloatField(help_text="Coverage needed to be ranked.")
     ranked = LeaderboardRowSerializer(many=True)
     unranked = LeaderboardRowSerializer(many=True, help_text="Forecasters below the minimum coverage.")
@@ -405,6 +428,9 @@ class LeaderboardQuerySerializer(serializers.Serializer):
         queryset=Article.objects.all(),
         required=False,
         help_text="An article's slug: the board of that article's questions.",
+    )
+    period = serializers.ChoiceField(
+        choices=["all", "30d", "90d", "365d"], required=False, help_text="Only questions resolved in this period."
     )
 
 

@@ -205,10 +205,14 @@ class LeaderboardView(ApiView, APIView):
     error_codes = (400,)
 
     def get(self, request):
-        article = validated(s.LeaderboardQuerySerializer, request.query_params).get("article")
-        board = services.leaderboard(article=article)
+        query = validated(s.LeaderboardQuerySerializer, request.query_params)
+        article = query.get("article")
+        # Private readers keep their rank but not their name (the exports' pseudonyms must not be
+        # joinable with a public board); the viewer sees their own name.
+        board = services.public_leaderboard(article=article, period=query.get("period", "all"), viewer=request.user)
         data = {
             "article": article.slug if article else None,
+            "period": board.period,
             "min_coverage": board.min_coverage,
             "ranked": board.ranked,
             "unranked": board.unranked,
@@ -247,6 +251,7 @@ class Predictions(ApiView, generics.ListCreateAPIView):
             forecaster=request.user,
             probability=data.get("probability"),
             option_probabilities=data.get("option_probabilities"),
+            rationale=data["rationale"],
         )
         return Response(s.PredictionSerializer(prediction).data, status=status.HTTP_201_CREATED)
 

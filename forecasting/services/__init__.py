@@ -6,6 +6,7 @@ keyword-only arguments, raise ``ValidationError`` for bad input (and change noth
 ``PermissionDenied`` when the actor may not act.
 """
 
+from .accuracy import site_accuracy
 from .aggregates import (
     HEADLINE_METHOD,
     CommunityForecast,
@@ -33,6 +34,7 @@ from .bayesian import (
 )
 from .outbox import outbox_flush, outbox_prune
 from .predictions import latest_predictions, prediction_create
+from .profiles import may_see_track_record, profile_is_public, profile_update
 from .questions import (
     active_resolution,
     question_annul,
@@ -51,6 +53,7 @@ from .scores import (
     question_scores_recompute,
     question_scores_recompute_many,
 )
+from .track_records import forecaster_record, leaderboard_period, public_leaderboard
 
 __all__ = [
     "BAYES_METHOD",
@@ -78,12 +81,18 @@ __all__ = [
     "bayes_training_data",
     "bayes_warm_up",
     "community_forecast",
+    "forecaster_record",
     "forecaster_track_record",
     "latest_predictions",
     "leaderboard",
+    "leaderboard_period",
+    "may_see_track_record",
     "outbox_flush",
     "outbox_prune",
     "prediction_create",
+    "profile_is_public",
+    "profile_update",
+    "public_leaderboard",
     "question_annul",
     "question_close",
     "question_create",
@@ -92,4 +101,5 @@ __all__ = [
     "question_scores_recompute",
     "question_scores_recompute_many",
     "question_unresolve",
+    "site_accuracy",
 ]

@@ -78,7 +78,7 @@ def community_series(
     rows = _snapshot_rows(question, HEADLINE_METHOD, since)
     times = [_epoch(at) for at, _ in rows]
     if question.is_binary:
-        label = "Community (recency-weighted median)"
+        label = "Community"
         return [downsampled(Series("community", label, times, [round(p[-1], 4) for _, p in rows]), max_points)]
     series = []
     for i, option in enumerate(question.options.all()):

@@ -65,8 +65,10 @@ def question_create(
     question_type: str = Question.Type.BINARY,
     options: Sequence[str] = (),
     note: str = "",
+    paragraph: int | None = None,
 ) -> Question:
-    """Create a draft question (with its options when multiple choice)."""
+    """Create a draft question (with its options when multiple choice); ``paragraph`` places its card
+    in the article (after that paragraph, 1 = the first; ``None``: after the text)."""
     _require(actor, "forecasting.add_question")
     errors: dict[str, str] = {}
     title = title.strip()
@@ -96,6 +98,8 @@ def question_create(
             errors["options"] = "A yes/no question has no options."
     else:
         errors["question_type"] = f"Unknown question type “{question_type}”."
+    if paragraph is not None and not 1 <= paragraph <= 32767:
+        errors["paragraph"] = "The paragraph is a number from 1 (the first); leave it empty for the end."
     if errors:
         raise ValidationError(errors)
     try:
@@ -108,6 +112,7 @@ def question_create(
                 question_type=question_type,
                 opens_at=opens_at,
                 closes_at=closes_at,
+                paragraph=paragraph,
                 status=Status.DRAFT,
                 created_by=actor,
             )

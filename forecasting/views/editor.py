@@ -102,6 +102,7 @@ def editor_question_create(request: HttpRequest) -> HttpResponse:
                 options=data["options"].splitlines(),
                 opens_at=data["opens_at"],
                 closes_at=data["closes_at"],
+                paragraph=data["paragraph"],
             )
         except ValidationError as error:
             if hasattr(error, "error_dict"):

@@ -6,6 +6,8 @@ called with the request and the question; a function that returns ``None`` leave
 (a question without a market, say). The page renders the panel's ``template`` in its side column
 and, when there is one, its ``headline_template`` under the community prediction; both see the
 page's context plus the panel's own (``{% question_panel %}`` in templatetags/question_panels.py).
+A panel registered with ``placement="below"`` is a full-width section under the page instead (the
+comments' discussion): ``question_panels()`` lists the side panels, and its ``below`` those.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class QuestionPanel:
     template: str
     context: PanelContext
     headline_template: str | None = None
+    placement: str = "side"
+
+
+PLACEMENTS = ("side", "below")
 
 
 @dataclass(frozen=True)
@@ -38,23 +44,41 @@ class ShownPanel:
     context: dict[str, Any]
 
 
+class ShownPanels(list):
+    """The side panels of one question page (a list of ``ShownPanel``) and, in ``below``, its full-width sections."""
+
+    def __init__(self, side: list[ShownPanel], below: list[ShownPanel]) -> None:
+        super().__init__(side)
+        self.below = below
+
+
 _panels: dict[str, QuestionPanel] = {}
 
 
 def register_question_panel(
-    name: str, *, template: str, context: PanelContext, headline_template: str | None = None
+    name: str,
+    *,
+    template: str,
+    context: PanelContext,
+    headline_template: str | None = None,
+    placement: str = "side",
 ) -> QuestionPanel:
     """Add a panel to every question page; registering a name again replaces that panel."""
-    panel = QuestionPanel(name=name, template=template, context=context, headline_template=headline_template)
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, not {placement!r}")
+    panel = QuestionPanel(
+        name=name, template=template, context=context, headline_template=headline_template, placement=placement
+    )
     _panels[name] = panel
     return panel
 
 
-def question_panels(request: HttpRequest, question: Question) -> list[ShownPanel]:
-    """The panels this question page shows, in the order they were registered."""
-    shown = []
+def question_panels(request: HttpRequest, question: Question) -> ShownPanels:
+    """The panels this question page shows, in the order they were registered: the side ones, and the
+    full-width ones in ``.below``."""
+    shown: dict[str, list[ShownPanel]] = {placement: [] for placement in PLACEMENTS}
     for panel in _panels.values():
         context = panel.context(request, question)
         if context is not None:
-            shown.append(ShownPanel(panel.template, panel.headline_template, context))
-    return shown
+            shown[panel.placement].append(ShownPanel(panel.template, panel.headline_template, context))
+    return ShownPanels(shown["side"], shown["below"])

@@ -1,15 +1,23 @@
-"""Forecasters: the reader's own forecasts and scores, the leaderboards, a forecaster's track record."""
+"""Forecasters: the reader's own forecasts and scores, the leaderboards, track records, profile settings.
+
+What the public pages show of a reader follows their profile (``services.profiles``): a private
+reader's track record is theirs alone and leaderboards list them without a name (defect 8).
+"""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_safe
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_safe
 
 from forecasting import services
-from forecasting.models import Article, Prediction, Score
+from forecasting.forms import ProfileForm
+from forecasting.models import Article, Prediction, Question, Score
+from forecasting.services.track_records import PERIOD_LABELS
 
 
 @require_safe
@@ -30,14 +38,53 @@ def my_forecasts(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def leaderboard(request: HttpRequest, slug: str | None = None) -> HttpResponse:
-    """The site's leaderboard, or one article's (``slug``)."""
+    """The site's leaderboard, or one article's (``slug``, or ``?article=``), over ``?period=``."""
+    slug = slug or request.GET.get("article") or None
     article = get_object_or_404(Article, slug=slug) if slug else None
-    board = services.leaderboard(article=article)
-    return render(request, "forecasting/leaderboard.html", {"article": article, "board": board})
+    context = {
+        "article": article,
+        "articles": Article.objects.filter(questions__status=Question.Status.RESOLVED).distinct().only("slug", "title"),
+        "periods": PERIOD_LABELS,
+    }
+    try:
+        period = services.leaderboard_period(request.GET.get("period"))
+    except ValidationError as error:
+        context |= {"error": error.messages[0], "period": "all"}
+        return render(request, "forecasting/leaderboard.html", context, status=400)
+    board = services.public_leaderboard(article=article, period=period, viewer=request.user)
+    return render(request, "forecasting/leaderboard.html", context | {"board": board, "period": period})
 
 
 @require_safe
 def track_record(request: HttpRequest, username: str) -> HttpResponse:
     forecaster = get_object_or_404(User, username=username)
-    record = services.forecaster_track_record(forecaster=forecaster)
-    return render(request, "forecasting/track_record.html", {"forecaster": forecaster, "record": record})
+    is_own = request.user.is_authenticated and request.user.pk == forecaster.pk
+    context = {"forecaster": forecaster, "is_own": is_own}
+    if not services.may_see_track_record(forecaster=forecaster, viewer=request.user):
+        return render(request, "forecasting/track_record.html", context | {"private": True})
+    context |= {
+        "record": services.forecaster_record(forecaster=forecaster),
+        "is_public": services.profile_is_public(user=forecaster),
+    }
+    return render(request, "forecasting/track_record.html", context)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def profile_settings(request: HttpRequest) -> HttpResponse:
+    """Choose whether the public pages show your name and track record."""
+    is_public = services.profile_is_public(user=request.user)
+    if request.method == "POST":
+        form = ProfileForm(request.POST)
+        if form.is_valid():
+            services.profile_update(user=request.user, is_public=form.cleaned_data["visibility"])
+            messages.success(
+                request,
+                "Your track record is now public."
+                if form.cleaned_data["visibility"]
+                else "Your track record is now private.",
+            )
+            return redirect("profile_settings")
+        return render(request, "forecasting/profile_settings.html", {"form": form, "is_public": is_public}, status=400)
+    form = ProfileForm(initial={"visibility": "public" if is_public else "private"})
+    return render(request, "forecasting/profile_settings.html", {"form": form, "is_public": is_public})

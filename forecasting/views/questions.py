@@ -7,19 +7,25 @@ editor's actions, which render the question page again when an action fails.
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from forecasting import aggregation, services
-from forecasting.charts import step_chart
+from forecasting.charts import downsample_indices, step_chart
 from forecasting.forms import BinaryForecastForm, MultipleChoiceForecastForm, ResolveForm
-from forecasting.models import Prediction, Question, Score
+from forecasting.models import AggregateSnapshot, Prediction, Question, Score
 from forecasting.ratelimit import limited_per_ip
+from forecasting.services import history
 from forecasting.templatetags.forecast_format import percent
 
 from .charts import distribution_context
@@ -41,25 +47,99 @@ def question_card(request: HttpRequest, question: Question) -> dict:
     if request.user.is_authenticated:
         mine = question.predictions.filter(forecaster=request.user).order_by("-made_at", "-id").first()
     community = services.community_forecast(question=question)
-    options = list(question.options.all())
-    option_rows = []
-    if not question.is_binary:
-        mine_vector = mine.probability_vector() if mine else None
-        for i, option in enumerate(options):
-            option_rows.append(
-                {
-                    "option": option,
-                    "community": community.probabilities[i] if community.probabilities else None,
-                    "mine": mine_vector[i] if mine_vector else None,
-                }
-            )
     return {
         "question": question,
         "mine": mine,
         "community": community,
-        "option_rows": option_rows,
+        "option_rows": _option_rows(question, community, mine),
         "accepts_forecasts": question.accepts_forecasts(),
     }
+
+
+SPARKLINE_POINTS = 48  # a card's sparkline is ~120 px wide: more points would not show
+
+
+def _option_rows(question: Question, community: services.CommunityForecast, mine: Prediction | None) -> list[dict]:
+    if question.is_binary:
+        return []
+    mine_vector = mine.probability_vector() if mine else None
+    return [
+        {
+            "option": option,
+            "community": community.probabilities[i] if community.probabilities else None,
+            "mine": mine_vector[i] if mine_vector else None,
+        }
+        for i, option in enumerate(question.options.all())
+    ]
+
+
+def _sparklines(question: Question, rows: list[tuple]) -> list[dict]:
+    """Small step lines of the community history: P(YES), or one line per option."""
+    times = [at.timestamp() for at, _ in rows]
+    width = len(rows[-1][1])
+    outcomes = [width - 1] if question.is_binary else range(width)
+    lines = []
+    for i in outcomes:
+        values = [p[i] if i < len(p) else 0.0 for _, p in rows]
+        keep = downsample_indices(times, values, SPARKLINE_POINTS)
+        chart = step_chart([(times[j], values[j]) for j in keep], width=120, height=28)
+        if chart is not None:
+            lines.append(chart | {"index": 0 if question.is_binary else i})
+    return lines
+
+
+def days_left(question: Question, now=None) -> int | None:
+    """Whole days until the question closes (rounded up: 'closes in 1 day' the day before); None once closed."""
+    seconds = (question.closes_at - (now or timezone.now())).total_seconds()
+    return math.ceil(seconds / 86400) if seconds > 0 else None
+
+
+def question_cards(request: HttpRequest, questions: list[Question]) -> list[dict]:
+    """The article page's cards of many questions, in a constant number of queries: the options, the
+    community history (the live number and the sparkline) and the reader's latest forecasts."""
+    prefetch_related_objects(questions, "options")
+    ids = [q.pk for q in questions]
+    history: dict[int, list[tuple]] = defaultdict(list)
+    snapshots = (
+        AggregateSnapshot.objects.filter(question_id__in=ids, method=services.HEADLINE_METHOD)
+        .order_by("question_id", "at", "id")
+        .values_list("question_id", "at", "probabilities", "forecasters")
+    )
+    forecasters: dict[int, int] = {}
+    for question_id, at, probabilities, count in snapshots:
+        history[question_id].append((at, probabilities))
+        forecasters[question_id] = count
+    mine: dict[int, Prediction] = {}
+    if request.user.is_authenticated:
+        own = Prediction.objects.filter(forecaster=request.user, question_id__in=ids).order_by("-made_at", "-id")
+        for prediction in own:
+            mine.setdefault(prediction.question_id, prediction)
+    now = timezone.now()
+    cards = []
+    for question in questions:
+        rows = history.get(question.pk, [])
+        community = (
+            services.CommunityForecast(forecasters=forecasters[question.pk], probabilities=list(rows[-1][1]))
+            if rows
+            else services.CommunityForecast(forecasters=0, probabilities=None)
+        )
+        accepts = question.accepts_forecasts(now)
+        card = {
+            "question": question,
+            "mine": mine.get(question.pk),
+            "community": community,
+            "option_rows": _option_rows(question, community, mine.get(question.pk)),
+            "accepts_forecasts": accepts,
+            "sparklines": _sparklines(question, rows) if rows else [],
+            "days_left": days_left(question, now),
+            # htmx swaps the card itself; without JavaScript the form comes back to it in the article
+            "hx_target": f"#q{question.pk}",
+            "next": f"{question.article.get_absolute_url()}#q{question.pk}",
+        }
+        if accepts:
+            card["form"] = forecast_form(question, mine=card["mine"])
+        cards.append(card)
+    return cards
 
 
 def forecast_form(question: Question, data=None, *, mine: Prediction | None = None):
@@ -75,6 +155,14 @@ def forecast_form(question: Question, data=None, *, mine: Prediction | None = No
     return MultipleChoiceForecastForm(data, question=question, initial=initial)
 
 
+def fallback_chart(question: Question) -> dict | None:
+    """The chart drawn without JavaScript: the community line, downsampled like the JSON's."""
+    if not question.is_binary:
+        return None
+    (line,) = history.community_series(question=question)
+    return step_chart(list(zip(line.times, line.values, strict=True)))
+
+
 def render_question(request: HttpRequest, question: Question, *, form=None, status: int = 200) -> HttpResponse:
     card = question_card(request, question)
     history = []
@@ -88,6 +176,7 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
     bayes = (
         question.aggregate_snapshots.filter(method=services.BAYES_METHOD)
         .select_related("model_run")
+        .defer("model_run__fit", "model_run__diagnostics")  # megabytes at scale; the page shows neither
         .order_by("-at", "-id")
         .first()
     )
@@ -104,11 +193,7 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
         **card,
         "aggregates": aggregates,
         "bayes": bayes,
-        "history_chart": step_chart(
-            [(a.at.timestamp(), a.probability_yes) for a in services.aggregate_history(question=question)]
-        )
-        if question.is_binary
-        else None,
+        "history_chart": fallback_chart(question),
         **distribution_context(
             question, float(card["mine"].probability) if card["mine"] and question.is_binary else None
         ),
@@ -136,31 +221,64 @@ def question_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render_question(request, question)
 
 
+def _add_service_errors(form, error: ValidationError) -> None:
+    """The service's errors next to the field they are about (the rest above the form)."""
+    if hasattr(error, "error_dict"):
+        for field, messages_ in error.message_dict.items():
+            for message in messages_:
+                form.add_error(field if field in form.fields else None, message)
+    else:
+        for message in validation_messages(error):
+            form.add_error(None, message)
+
+
+def _forecast_fragment(request: HttpRequest, question: Question, *, form, saved: bool) -> HttpResponse:
+    """The htmx answer: the article's card, or the question page's "Your forecast" panel with the
+    community number swapped out of band; 400 when the form has errors (htmx-config swaps it)."""
+    status = 200 if saved else 400
+    if request.htmx.target == f"q{question.pk}":
+        (card,) = question_cards(request, [question])
+        if not saved:
+            card["form"] = form
+        context = {"card": card, "saved": saved}
+        return render(request, "forecasting/_question_card.html", context, status=status)
+    context = {
+        **question_card(request, question),
+        "history": list(question.predictions.filter(forecaster=request.user).order_by("-made_at", "-id")),
+        "saved": saved,
+        "oob": True,
+    }
+    context["form"] = forecast_form(question, mine=context["mine"]) if saved else form
+    return render(request, "forecasting/_your_forecast.html", context, status=status)
+
+
 @login_required
 @require_POST
 @limited_per_ip("forecast")
 def forecast_submit(request: HttpRequest, pk: int) -> HttpResponse:
-    question = get_object_or_404(visible_questions(request, Question.objects.all()), pk=pk)
+    question = get_object_or_404(visible_questions(request, Question.objects.select_related("article")), pk=pk)
     form = forecast_form(question, request.POST)
+    in_place = bool(request.htmx) and request.htmx.target in (f"q{question.pk}", "your-forecast")
+    saved = False
     if form.is_valid():
+        values = (
+            {"probability": form.cleaned_data["probability"]}
+            if question.is_binary
+            else {"option_probabilities": form.cleaned_data["option_probabilities"]}
+        )
         try:
-            if question.is_binary:
-                services.prediction_create(
-                    question=question, forecaster=request.user, probability=form.cleaned_data["probability"]
-                )
-            else:
-                services.prediction_create(
-                    question=question,
-                    forecaster=request.user,
-                    option_probabilities=form.cleaned_data["option_probabilities"],
-                )
+            services.prediction_create(
+                question=question, forecaster=request.user, rationale=form.cleaned_data["rationale"], **values
+            )
+            saved = True
         except ValidationError as error:
-            for message in validation_messages(error):
-                form.add_error(None, message)
-        else:
-            messages.success(request, f"Your forecast on “{question.title}” is saved.")
-            next_url = request.POST.get("next", "")
-            if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-                next_url = question.get_absolute_url()
-            return redirect(next_url)
+            _add_service_errors(form, error)
+    if in_place:
+        return _forecast_fragment(request, question, form=form, saved=saved)
+    if saved:
+        messages.success(request, f"Your forecast on “{question.title}” is saved.")
+        next_url = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+            next_url = question.get_absolute_url()
+        return redirect(next_url)
     return render_question(request, question, form=form, status=400)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -58,20 +59,47 @@ def portfolio(*, user) -> list[PositionView]:
     return views
 
 
-def profit_leaderboard(*, limit: int = 50) -> list[dict]:
-    """Readers by profit: balance plus open positions at current prices, minus what they were granted."""
-    rows = []
-    accounts = Account.objects.filter(kind=Account.Kind.USER).select_related("user")
+PRIVATE_TRADER = "Private trader"  # a reader without a public profile: no name, no link (defect 8)
+
+
+def profit_leaderboard(*, limit: int = 50, viewer=None) -> list[dict]:
+    """Readers by profit: balance plus open positions at current prices, minus what they were granted.
+
+    Three queries whatever the number of traders (accounts, debts, open positions with their
+    markets). Readers who did not choose a public profile are listed as ``PRIVATE_TRADER``; the
+    viewer always sees their own name. Rows: label, username (None unless shown), is_you, profit, worth.
+    """
+    accounts = Account.objects.filter(kind=Account.Kind.USER).values_list(
+        "user_id", "balance", "user__username", "user__forecaster_profile__is_public"
+    )
     debts = dict(Account.objects.filter(kind=Account.Kind.DEBT).values_list("user_id", "balance"))
-    for account in accounts:
-        held = sum(
-            v.value
-            for v in portfolio(user=account.user)
-            if v.market.status in (Market.Status.OPEN, Market.Status.CLOSED)
-        )
-        worth = account.balance + debts.get(account.user_id, 0) + held
+    held: dict[int, int] = defaultdict(int)
+    prices: dict[int, list[float]] = {}
+    open_positions = Position.objects.filter(
+        market__status__in=(Market.Status.OPEN, Market.Status.CLOSED), shares__gt=0
+    ).select_related("market")
+    for position in open_positions:
+        market = position.market
+        if market.pk not in prices:
+            prices[market.pk] = market_prices(market)
+        held[position.user_id] += int(position.shares * prices[market.pk][position.outcome])
+    viewer_id = viewer.pk if viewer is not None and viewer.is_authenticated else None
+    ranked = []
+    for user_id, balance, username, is_public in accounts:
+        worth = balance + debts.get(user_id, 0) + held[user_id]
+        ranked.append((-(worth - settings.MARKET_STARTING_GRANT), user_id, username, bool(is_public), worth))
+    # Ties break on the user id, not the name: an order by name would hint at private readers' names.
+    ranked.sort()
+    rows = []
+    for negative_profit, user_id, username, is_public, worth in ranked[:limit]:
+        shown = is_public or user_id == viewer_id
         rows.append(
-            {"username": account.user.username, "profit": worth - settings.MARKET_STARTING_GRANT, "worth": worth}
+            {
+                "label": username if shown else PRIVATE_TRADER,
+                "username": username if shown else None,
+                "is_you": user_id == viewer_id,
+                "profit": -negative_profit,
+                "worth": worth,
+            }
         )
-    rows.sort(key=lambda r: (-r["profit"], r["username"]))
-    return rows[:limit]
+    return rows

@@ -87,9 +87,12 @@ def test_leaderboard_and_track_record_pages(editor):
     article = ArticleFactory()
     a, b = UserFactory.create_batch(2)
     question = resolved_question(editor, article, {a: (0, "0.9"), b: (0, "0.3")})
+    services.profile_update(user=a, is_public=True)  # b keeps the default: a private profile
     client = Client()
     page = client.get(reverse("article_leaderboard", args=[article.slug])).content.decode()
-    assert a.username in page and "Not ranked yet" in page  # one question < the article minimum
+    assert (
+        a.username in page and b.username not in page and "Not ranked yet" in page
+    )  # one question < the article minimum
     assert client.get(reverse("leaderboard")).status_code == 200
     record = client.get(reverse("track_record", args=[a.username])).content.decode()
     assert question.title in record and "Calibration" in record

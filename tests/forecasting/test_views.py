@@ -1,12 +1,14 @@
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from forecasting import services
 from forecasting.models import ModelRun, Prediction, Question, QuestionEvent, Score
-from tests.factories import PredictionFactory, QuestionFactory, UserFactory, multiple_choice_question
+from tests.factories import ArticleFactory, PredictionFactory, QuestionFactory, UserFactory, multiple_choice_question
 
 pytestmark = pytest.mark.django_db
 
@@ -264,3 +266,13 @@ def test_editor_model_runs_page_reads_well(editor_client):
     html = editor_client.get(reverse("editor_model_runs")).content.decode()
     assert "25 ms" in html and "34.7 s" in html  # a fast fit does not read as "0.0 s"
     assert "1 question<br>" in html and "3 forecasters" in html and "500 questions" in html and "1 forecast<" in html
+
+
+def test_the_front_page_lists_the_newest_article_first(client):
+    older = ArticleFactory(title="Older story", published_at=timezone.now() - dt.timedelta(days=40))
+    newest = ArticleFactory(title="Newest story", published_at=timezone.now() - dt.timedelta(hours=1))
+    middle = ArticleFactory(title="Middle story", published_at=timezone.now() - dt.timedelta(days=3))
+    for article, n in ((older, 3), (newest, 1), (middle, 2)):  # the question counts must not decide the order
+        QuestionFactory.create_batch(n, article=article)
+    response = client.get(reverse("home"))
+    assert [a.title for a in response.context["articles"]] == ["Newest story", "Middle story", "Older story"]

@@ -1,6 +1,8 @@
-"""Faults, injected for real: a worker SIGKILLed inside a task's transaction, and the database's
+"""Faults, injected for real: a worker SIGKILLed inside a task's transaction (scoring) and in the
+middle of the model refits, and the database's
 connections cut under the web and a worker. Recovery must come from the product's own mechanisms
-(acks_late redelivery, connection health checks, autoretry), with no manual step.
+(acks_late redelivery, the refit's lease, connection health checks, autoretry),
+with no manual step.
 
 The workers are real ``celery worker`` subprocesses (solo pool) on a queue of their own, against
 the test database and the configured broker. Killing them at a known point needs PostgreSQL's row
@@ -11,6 +13,8 @@ export fault needs neither (test_faults_export.py).
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 import signal
 import socket
@@ -24,11 +28,22 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
-from forecasting import services
-from forecasting.models import Prediction, Question, Score
+from forecasting import bayes, jobs, services
+from forecasting.models import (
+    AggregateSnapshot,
+    AggregatorFit,
+    ModelRun,
+    ModelSchedule,
+    Prediction,
+    Question,
+    Resolution,
+    Score,
+)
 from tests.factories import PredictionFactory, QuestionFactory, UserFactory, editor_user
 from webapp.celery import app
 
@@ -116,6 +131,9 @@ class FaultQueue:
             "BAYES_FIT_METHOD": "map",
             "BAYES_AUTO_REFIT": "0",
             "BAYES_REFIT_DEBOUNCE_SECONDS": "0",
+            "BAYES_AGGREGATE_DEBOUNCE_SECONDS": "0",
+            # What a worker queues itself (a good refit's per-question updates) stays on this queue.
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
         }
 
     def publish_only(self) -> None:
@@ -129,10 +147,9 @@ class FaultQueue:
         return worker
 
 
-@pytest.fixture
-def fault_queue(settings, tmp_path) -> Iterator[FaultQueue]:
-    """Tasks stay eager (in-process) until ``publish_only()`` or the first worker, so a test's setup
-    runs its own background work before any fault."""
+@contextlib.contextmanager
+def fault_queue_in(tmp_path: Path) -> Iterator[FaultQueue]:
+    """A ``FaultQueue`` whose workers are stopped, and the app's publishing restored, on the way out."""
     previous = (app.conf.task_always_eager, app.conf.task_default_queue)
     faults = FaultQueue(tmp_path)
     try:
@@ -141,6 +158,14 @@ def fault_queue(settings, tmp_path) -> Iterator[FaultQueue]:
         for worker in faults.workers:
             worker.stop()
         app.conf.task_always_eager, app.conf.task_default_queue = previous
+
+
+@pytest.fixture
+def fault_queue(settings, tmp_path) -> Iterator[FaultQueue]:
+    """Tasks stay eager (in-process) until ``publish_only()`` or the first worker, so a test's setup
+    runs its own background work before any fault."""
+    with fault_queue_in(tmp_path) as faults:
+        yield faults
 
 
 def blocked_by_me() -> list[int]:
@@ -214,6 +239,157 @@ def test_worker_killed_inside_the_scoring_transaction_is_redelivered_and_scores_
         transaction.set_rollback(True)
     assert stored == expected
     assert len({row[:3] for row in stored}) == len(stored) == n_expected  # no duplicates
+
+
+# --- 2. a worker SIGKILLed mid-refit (the Bayesian model, the aggregators' parameters) ------------------
+
+
+def resolved_history(n_questions: int = 12, n_forecasters: int = 5) -> list:
+    """Resolved yes/no questions, each with every forecaster's forecasts before the resolution (fixed seed)."""
+    rng = np.random.default_rng(7)
+    editor = editor_user()
+    forecasters = UserFactory.create_batch(n_forecasters)
+    start = timezone.now() - dt.timedelta(days=40)
+    for i in range(n_questions):
+        outcome_yes = bool(i % 3)
+        question = QuestionFactory(opens_at=start, closes_at=start + dt.timedelta(days=30))
+        for j, user in enumerate(forecasters):
+            lean = rng.uniform(0.55, 0.95) if (j % 4 != 0) == outcome_yes else rng.uniform(0.05, 0.45)
+            PredictionFactory(
+                question=question,
+                forecaster=user,
+                probability=Decimal(f"{lean:.2f}"),
+                made_at=start + dt.timedelta(days=1 + j, hours=i),
+            )
+        Resolution.objects.create(question=question, outcome="yes" if outcome_yes else "no", resolved_by=editor)
+        Question.objects.filter(pk=question.pk).update(status=Question.Status.RESOLVED)
+    return forecasters
+
+
+def kill_while_reading_forecasts(fault_queue: FaultQueue) -> Worker:
+    """Start a worker on the published task and SIGKILL it once it waits to read the forecasts table.
+
+    The test holds an exclusive lock on the table (no reads) for the time: the task has started (a
+    refit has taken its lease and recorded its run) and is stopped in the middle of its work.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {Prediction._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        worker = fault_queue()
+        assert wait_for(blocked_by_me), f"the worker never reached the forecasts:\n{worker.output()}"
+        worker.kill()
+        transaction.set_rollback(True)
+    return worker
+
+
+def assert_close(stored: object, expected: object, path: str = "fit") -> None:
+    """Equal structures, floats within rounding (the stored fit went through JSON)."""
+    if isinstance(expected, dict):
+        assert isinstance(stored, dict) and stored.keys() == expected.keys(), path
+        for key in expected:
+            assert_close(stored[key], expected[key], f"{path}.{key}")
+    elif isinstance(expected, list | tuple):
+        assert isinstance(stored, list | tuple) and len(stored) == len(expected), path
+        for i, (a, b) in enumerate(zip(stored, expected, strict=True)):
+            assert_close(a, b, f"{path}[{i}]")
+    elif isinstance(expected, float):
+        assert stored == pytest.approx(expected, rel=1e-9, abs=1e-12), path
+    else:
+        assert stored == expected, path
+
+
+@needs_postgresql
+@needs_redis
+def test_worker_killed_mid_bayes_refit_takes_its_lease_back_and_fits_as_undisturbed(fault_queue, settings):
+    settings.BAYES_REFIT_DEBOUNCE_SECONDS = 0
+    resolved_history()
+    open_question = QuestionFactory(title="Still open?")
+    for user, p in zip(UserFactory.create_batch(3), ("0.3", "0.6", "0.8"), strict=True):
+        services.prediction_create(question=open_question, forecaster=user, probability=Decimal(p))
+
+    fault_queue.publish_only()
+    services.bayes_refit_request(reason="fault test")  # commits; the refit task goes to the test's queue
+    kill_while_reading_forecasts(fault_queue)
+    killed = ModelRun.objects.get()
+    assert killed.status == ModelRun.Status.RUNNING  # the dead fit still holds the lease (30 minutes)
+    assert ModelSchedule.objects.get().running_id == killed.pk
+
+    # Recovery: the broker hands the unacknowledged message out again, with the same task id, so the new
+    # worker takes the lease back at once instead of waiting for it to expire.
+    second = fault_queue()
+    fitted = wait_for(lambda: ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED).first(), timeout=60)
+    assert fitted, f"the killed refit was never redone:\n{second.output()}"
+    killed.refresh_from_db()
+    assert (killed.status, killed.error) == (ModelRun.Status.FAILED, services.bayesian.WORKER_STOPPED)
+    assert fitted.task_id == killed.task_id and ModelRun.objects.count() == 2
+    schedule = ModelSchedule.objects.get()
+    assert schedule.running_id is None and schedule.lease_expires_at is None
+
+    # The fit equals an undisturbed fit on the same data, made here.
+    data, _ = services.bayesian.bayes_training_data()
+    expected = bayes.fit(data, method="map", previous=None).to_dict()
+    stored = dict(fitted.fit)
+    stored.pop("duration_seconds"), expected.pop("duration_seconds")  # wall-clock time, not the fit
+    assert_close(stored, expected)
+
+    # And the good run's per-question update followed: the open question's Bayesian aggregate, once, equal
+    # to what an undisturbed update gives (which would add no point, being the same).
+    snapshot = wait_for(lambda: AggregateSnapshot.objects.filter(question=open_question, method="bayes").first())
+    assert snapshot and snapshot.model_run_id == fitted.pk, second.output()
+    with transaction.atomic():
+        again = services.bayes_aggregate_update(question_id=open_question.pk)
+        transaction.set_rollback(True)
+    assert again.pk == snapshot.pk
+    assert AggregateSnapshot.objects.filter(question=open_question, method="bayes").count() == 1
+
+
+@needs_postgresql
+@needs_redis
+def test_worker_killed_mid_aggregator_refit_leaves_nothing_and_the_redelivery_fits_as_undisturbed(fault_queue):
+    resolved_history()
+    fault_queue.publish_only()
+    with transaction.atomic():
+        jobs.enqueue("forecasting.tasks.refit_aggregators")
+    kill_while_reading_forecasts(fault_queue)
+    assert not AggregatorFit.objects.exists()  # its transaction died with it
+
+    second = fault_queue()
+    fit = wait_for(lambda: AggregatorFit.objects.first(), timeout=30)
+    assert fit, f"the killed refit was never redone:\n{second.output()}"
+    with transaction.atomic():
+        (expected,) = services.aggregator_fits_refresh()
+        transaction.set_rollback(True)
+    assert (fit.method, fit.parameters, fit.questions_used) == (expected.method, expected.parameters, 12)
+    assert fit.parameters["factor"] != pytest.approx(1.0)  # really fitted (12 questions >= the minimum)
+    time.sleep(VISIBILITY_TIMEOUT + 1)  # a second redelivery would have come by now
+    assert AggregatorFit.objects.count() == 1
+
+
+@needs_postgresql
+@needs_redis
+def test_a_refit_whose_database_connection_dies_mid_fit_is_retried_and_succeeds(fault_queue, settings):
+    settings.BAYES_REFIT_DEBOUNCE_SECONDS = 0
+    resolved_history()
+    fault_queue.publish_only()
+    services.bayes_refit_request(reason="fault test")
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {Prediction._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        worker = fault_queue()
+        blocked = wait_for(blocked_by_me)
+        assert blocked, f"the worker never reached the forecasts:\n{worker.output()}"
+        with connection.cursor() as cursor:  # a database restart, as the worker sees it
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [blocked])
+        transaction.set_rollback(True)
+
+    fitted = wait_for(lambda: ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED).first(), timeout=60)
+    assert fitted, (
+        f"the refit never succeeded: {list(ModelRun.objects.values_list('status', 'error'))}\n{worker.output()}"
+    )
+    schedule = ModelSchedule.objects.get()
+    assert schedule.running_id is None and schedule.lease_expires_at is None
+    # The run the lost connection stranded is closed as failed by the retry (the same task), not left running.
+    assert sorted(ModelRun.objects.values_list("status", flat=True)) == ["failed", "succeeded"]
 
 
 # --- 4. the database restarted under the web and a worker -------------------------------------------------

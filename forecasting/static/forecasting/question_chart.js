@@ -20,6 +20,7 @@
   let plot = null;
   let lastJson = "";
 
+  const dayMonth = uPlot.fmtDate("{D} {MMM}");
   const pct = (v) => (v == null ? "–" : `${Math.round(v * 1000) / 10}%`);
 
   // Each series is a step function: at every x it holds its latest value at or before x.
@@ -39,13 +40,15 @@
     const xsSet = new Set();
     data.series.forEach((s) => s.t.forEach((t) => xsSet.add(t)));
     if (data.mine) data.mine.t.forEach((t) => xsSet.add(t));
-    const start = data.since || Math.min(q.opens_at, ...xsSet);
+    // From the first forecast (a question opened long before its first forecast has nothing to draw
+    // there), or from the chosen range's start.
+    const start = data.since || (xsSet.size ? Math.min(...xsSet) : q.opens_at);
     xsSet.add(start);
     xsSet.add(Math.min(end, Math.max(q.closes_at, start)));
     xsSet.add(end);
     const xs = [...xsSet].filter((t) => t >= start && t <= end).sort((a, b) => a - b);
     const columns = [xs];
-    const series = [{}];
+    const series = [{ label: "Time (UTC)", value: "{D} {MMM} {YYYY} {HH}:{mm}" }];
     const bands = [];
     const binary = q.type === "binary";
     data.series.forEach((s, i) => {
@@ -120,8 +123,9 @@
       series,
       bands,
       scales: { x: { time: true }, y: { range: [0, 1] } },
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"), // the page speaks UTC
       axes: [
-        { stroke: "#444", grid: { stroke: "#eee" } },
+        { stroke: "#444", grid: { stroke: "#eee" }, values: (u, ticks) => ticks.map((t) => dayMonth(uPlot.tzDate(new Date(t * 1e3), "Etc/UTC"))) },
         { stroke: "#444", grid: { stroke: "#eee" }, values: (u, ticks) => ticks.map((v) => `${Math.round(v * 100)}%`), size: 48 },
       ],
       legend: { live: true },
@@ -131,6 +135,7 @@
     if (plot) plot.destroy();
     canvas.textContent = "";
     plot = new uPlot(options, columns, canvas);
+    window.questionChart = plot; // for the browser tests and the curious: the live uPlot instance
   }
 
   function updateCommunity(data) {
@@ -145,6 +150,7 @@
       const response = await fetch(`${figure.dataset.chartUrl}?range=${encodeURIComponent(range)}`, {
         headers: { Accept: "application/json" },
         credentials: "same-origin",
+        cache: "no-cache", // a refresh must see forecasts made since the last one
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const text = await response.text();
@@ -170,6 +176,10 @@
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => { if (plot) plot.setSize({ width: Math.max(280, canvas.clientWidth), height: canvas.clientWidth < 500 ? 220 : 280 }); }, 150);
+  });
+  // The reader's own forecast, saved in place by htmx, appears on the chart at once.
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.xhr && event.detail.xhr.status < 400) load(true);
   });
   // Others' forecasts move the community: refresh while the page is visible.
   setInterval(() => { if (document.visibilityState === "visible") load(true); }, REFRESH_MS);
