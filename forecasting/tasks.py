@@ -62,8 +62,8 @@ def outbox_flush() -> dict:
 
 @shared_task(name="forecasting.tasks.sweep_unfinished")
 def sweep_unfinished() -> dict:
-    """Re-queue work whose task was lost: questions whose Bayesian update stays pending (beat)."""
-    return {"bayes_updates": len(services.bayes_pending_sweep())}
+    """Re-queue work whose task was lost: Bayesian updates that stay pending, a lost refit (beat)."""
+    return {"bayes_updates": len(services.bayes_pending_sweep()), "bayes_refit": services.bayes_refit_sweep()}
 
 
 @worker_process_init.connect(dispatch_uid="forecasting_warm_up_bayes")

@@ -14,7 +14,8 @@
   queues ``bayes_aggregate_update`` after a short delay: forecasts arriving meanwhile are
   folded into that one update (debounced per question). The update applies the fitted model
   in closed form to the question's latest forecasts: no MCMC on the request path. A repeated
-  update (a redelivery) adds no duplicate value; ``bayes_pending_sweep`` re-queues lost ones.
+  update (a redelivery) adds no duplicate value; ``bayes_pending_sweep`` re-queues lost ones, and
+  ``bayes_refit_sweep`` a lost refit (its message gone with a broker restart, its fit dead).
 - The model is yes/no only: multiple-choice questions are neither trained on nor given a
   Bayesian aggregate (no ``bayes`` snapshot, nothing queued).
 """
@@ -369,3 +370,26 @@ def bayes_pending_sweep(*, now: dt.datetime | None = None, stale: dt.timedelta =
     lost = [question_id for question_id in pending if (question_id,) not in recent]
     enqueue_many(UPDATE_TASK, [(question_id,) for question_id in lost])
     return lost
+
+
+@transaction.atomic
+def bayes_refit_sweep(*, now: dt.datetime | None = None, stale: dt.timedelta = PENDING_STALE) -> bool:
+    """Queue a refit when the one asked for was lost; returns whether one was queued.
+
+    Lost means: a fit is marked running but its lease has expired (its worker died and no
+    redelivery came, e.g. a broker restarted without persistence), or a request is newer than every
+    run, fitted or failed, and no refit was queued in the last ``stale`` (its message vanished before
+    a worker took it). A request served by a failed run counts as served: the next resolution asks
+    again, so a fit with bad diagnostics is not retried forever.
+    """
+    now = now or timezone.now()
+    schedule = _schedule()
+    if schedule.running_id:
+        lost = schedule.lease_expires_at is None or schedule.lease_expires_at <= now
+    else:
+        newest_run = ModelRun.objects.order_by("-started_at").values_list("started_at", flat=True).first()
+        lost = schedule.requested_at is not None and (newest_run is None or schedule.requested_at > newest_run)
+    if not lost or outbox_recently_queued(task_name=REFIT_TASK, since=now - stale):
+        return False
+    enqueue(REFIT_TASK)
+    return True

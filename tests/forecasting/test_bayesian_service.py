@@ -559,3 +559,51 @@ def test_a_fit_that_keeps_killing_its_worker_is_given_up_after_a_few_deliveries(
     schedule = ModelSchedule.objects.get()
     assert schedule.running is None and schedule.running_task_id == ""
     assert services.bayes_run_in_use() == previous_good
+
+
+# --- a refit whose task was lost (issue 18: recovered by the sweep, not by the next request) ------------
+
+
+def test_the_sweep_requeues_a_refit_whose_message_was_lost(editor, queued_refits, django_capture_on_commit_callbacks):
+    resolved_history(editor, n_questions=4)
+    schedule = ModelSchedule.objects.get_or_create(pk=1)[0]
+    schedule.requested_at = timezone.now() - dt.timedelta(minutes=10)  # asked for; its task never came
+    schedule.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.bayes_refit_sweep() is True
+    assert len(queued_refits) == 1
+    assert services.bayes_refit_sweep() is False  # one is on its way now: not twice
+
+
+def test_the_sweep_requeues_a_refit_whose_worker_died_and_whose_redelivery_was_lost(
+    fitted, queued_refits, django_capture_on_commit_callbacks
+):
+    schedule = ModelSchedule.objects.get()
+    dead = ModelRun.objects.create(method="map", task_id="killed-task")
+    schedule.running, schedule.running_task_id = dead, "killed-task"
+    schedule.lease_expires_at = timezone.now() - dt.timedelta(seconds=1)
+    schedule.requested_at = timezone.now() - dt.timedelta(minutes=10)
+    schedule.save()
+    OutboxTask.objects.all().delete()  # the queued refit is long gone with the broker
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.bayes_refit_sweep() is True
+    assert len(queued_refits) == 1
+
+
+def test_the_sweep_leaves_a_running_fit_and_a_served_request_alone(fitted, queued_refits):
+    OutboxTask.objects.all().delete()
+    assert services.bayes_refit_sweep() is False  # the request was served by the fitted run
+    schedule = ModelSchedule.objects.get()
+    running = ModelRun.objects.create(method="map", task_id="alive")
+    schedule.running, schedule.running_task_id = running, "alive"
+    schedule.lease_expires_at = timezone.now() + dt.timedelta(minutes=20)
+    schedule.requested_at = timezone.now()
+    schedule.save()
+    assert services.bayes_refit_sweep() is False  # its lease holds: the fit is alive
+    assert not queued_refits
+
+
+def test_a_request_served_by_a_failed_run_is_not_retried_forever(fitted, queued_refits):
+    ModelRun.objects.create(method="map", task_id="bad", status=ModelRun.Status.FAILED, error="Bad diagnostics")
+    OutboxTask.objects.all().delete()
+    assert services.bayes_refit_sweep() is False

@@ -269,7 +269,7 @@ def test_a_bayesian_update_lost_without_a_trace_is_requeued_by_the_sweep(django_
     # Still waiting in the outbox after a long outage is not lost either: nothing is queued twice.
     OutboxTask.objects.update(created_at=F("created_at") - dt.timedelta(hours=1))
     with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.sweep_unfinished.apply().get() == {"bayes_updates": 0}
+        assert tasks.sweep_unfinished.apply().get() == {"bayes_updates": 0, "bayes_refit": False}
     assert OutboxTask.objects.filter(task_name=BAYES_UPDATE, args=[queued.pk]).count() == 1
 
 
