@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -170,6 +170,9 @@ def comments_with_context(question: Question, viewer) -> QuerySet[Comment]:
             score=Coalesce(Subquery(score), Value(0)),
             forecast_probability=_forecast_at_creation("probability"),
             forecast_options=_forecast_at_creation("option_probabilities"),
+            # A private reader's forecasts stay out of public pages (the exports' pseudonyms must not
+            # be joinable with them): their comments show no forecast.
+            author_public=Coalesce(F("author__forecaster_profile__is_public"), Value(False)),
         )
     )
     if viewer is not None and viewer.is_authenticated:
@@ -201,6 +204,7 @@ def discussion(*, question: Question, viewer, sort: str = "newest") -> Discussio
         Prediction.objects.filter(question=question)
         .exclude(rationale="")
         .select_related("forecaster")
+        .annotate(author_public=Coalesce(F("forecaster__forecaster_profile__is_public"), Value(False)))
         .order_by("-made_at", "-id")[:RATIONALES_SHOWN]
     )
     labels = [] if question.is_binary else [o.label for o in question.options.all()]

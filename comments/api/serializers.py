@@ -37,6 +37,10 @@ class CommentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ForecastAtTimeSerializer(allow_null=True))
     def get_forecast(self, comment: Comment) -> dict | None:
+        viewer = getattr(self.context.get("request"), "user", None)
+        own = viewer is not None and viewer.is_authenticated and viewer.pk == comment.author_id
+        if not (getattr(comment, "author_public", False) or own):
+            return None  # a private reader's forecasts stay off public pages and the API
         probability = getattr(comment, "forecast_probability", None)
         options = getattr(comment, "forecast_options", None)
         if probability is None and options is None:

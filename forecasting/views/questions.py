@@ -163,6 +163,39 @@ def fallback_chart(question: Question) -> dict | None:
     return step_chart(list(zip(line.times, line.values, strict=True)))
 
 
+def score_explanation(kind: str, value: float | None) -> str:
+    """One line a reader understands: what the score means and how theirs compares with a 50% guess."""
+    if value is None:
+        return ""
+    value = float(value)
+    if kind == "brier":
+        verdict = "better than" if value < 0.25 else "no better than" if value == 0.25 else "worse than"
+        return f"Squared error of your forecast: 0 is perfect, a 50% guess scores 0.25; yours is {verdict} a coin flip."
+    if kind == "log":
+        verdict = "better than" if value > -0.6931 else "worse than"
+        return (
+            "Log of the probability you gave what happened: 0 is perfect, a 50% guess scores −0.69; "
+            f"yours is {verdict} a coin flip."
+        )
+    if kind == "baseline":
+        return "Points against a uniform guess: " + (
+            "you beat chance." if value > 0 else "you did not beat chance." if value < 0 else "level with chance."
+        )
+    if kind == "peer":
+        return "Points against the other forecasters' average (all peers sum to 0): " + (
+            "you beat the crowd." if value > 0 else "the crowd beat you." if value < 0 else "level with the crowd."
+        )
+    return ""
+
+
+def related_questions(request: HttpRequest, question: Question, limit: int = 5) -> list[dict]:
+    """Other questions of the same article the reader may see, with their community number."""
+    others = visible_questions(request, question.article.questions.exclude(pk=question.pk)).order_by(
+        "status", "closes_at", "id"
+    )[:limit]
+    return [{"question": other, "community": services.community_forecast(question=other)} for other in others]
+
+
 def render_question(request: HttpRequest, question: Question, *, form=None, status: int = 200) -> HttpResponse:
     card = question_card(request, question)
     history = []
@@ -198,7 +231,12 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
             question, float(card["mine"].probability) if card["mine"] and question.is_binary else None
         ),
         "question_panels": question_panels(request, question),
-        "score_table": [score_table[k] for k in ("brier", "log", "baseline", "peer") if k in score_table],
+        "score_table": [
+            {**score_table[k], "explanation": score_explanation(k, score_table[k].get("spot"))}
+            for k in ("brier", "log", "baseline", "peer")
+            if k in score_table
+        ],
+        "related": related_questions(request, question),
         "coverage": my_scores[0].coverage if my_scores else None,
         "article": question.article,
         "form": form or forecast_form(question, mine=card["mine"]),

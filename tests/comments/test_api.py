@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from comments import services
 from comments.models import Comment
+from forecasting import services as forecasting_services
 from forecasting.models import Question
 from tests.api_helpers import assert_error, client_for
 from tests.factories import CommentFactory, PredictionFactory, QuestionFactory
@@ -19,6 +20,7 @@ def url(question) -> str:
 
 
 def test_anyone_reads_the_threads_with_replies_and_the_forecast_at_the_time(api, question, reader, bob):
+    forecasting_services.profile_update(user=reader, is_public=True)
     PredictionFactory(question=question, forecaster=reader, probability=Decimal("0.62"))
     top = services.comment_create(question=question, author=reader, body="**Because** polls")
     services.comment_create(question=question, author=bob, body="reply", parent=top)
@@ -99,3 +101,13 @@ def test_the_endpoint_is_in_the_schema(api):
     operations = schema["paths"]["/api/v1/questions/{id}/comments/"]
     assert set(operations) >= {"get", "post"}
     assert "429" in operations["post"]["responses"]
+
+
+def test_a_private_readers_comment_shows_no_forecast_except_to_themselves(api, reader_api, question, reader):
+    """The exports' pseudonyms must not be joinable with public pages (issue 18, defect 8)."""
+    PredictionFactory(question=question, forecaster=reader, probability=Decimal("0.62"))
+    services.comment_create(question=question, author=reader, body="my reasons")
+    (thread,) = api.get(url(question)).json()["results"]
+    assert thread["author"] == "alice" and thread["forecast"] is None
+    (own,) = reader_api.get(url(question)).json()["results"]
+    assert Decimal(own["forecast"]["probability"]) == Decimal("0.62")

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from comments import services
 from comments.models import Comment, CommentEvent, CommentVote
+from forecasting import services as forecasting_services
 from forecasting.models import Question
 from tests.factories import CommentFactory, PredictionFactory, QuestionFactory, UserFactory
 
@@ -138,10 +139,25 @@ def test_the_top_sort_puts_the_most_voted_first(client, question, reader, bob):
 
 
 def test_rationales_appear_with_the_forecast(client, question, reader):
+    forecasting_services.profile_update(user=reader, is_public=True)
     PredictionFactory(question=question, forecaster=reader, probability="0.7", rationale="Polls **moved**.")
     page = client.get(question.get_absolute_url()).content.decode()
     section = page[page.index("Forecast rationales") :]
     assert "alice" in section and "70%" in section and "<strong>moved</strong>" in section
+
+
+def test_a_private_readers_rationale_and_comment_show_no_forecast_to_others(client, question, reader):
+    """A public page must not give a private reader's forecast and its time: joined with the export's
+    (question, time, probability) rows it would name their pseudonym (issue 18, defect 8)."""
+    PredictionFactory(question=question, forecaster=reader, probability="0.73", rationale="Polls **moved**.")
+    services.comment_create(question=question, author=reader, body="see my rationale")
+    page = client.get(question.get_absolute_url()).content.decode()
+    section = page[page.index('id="discussion"') if 'id="discussion"' in page else page.index("Comments") :]
+    assert "<strong>moved</strong>" in section and "alice" in section
+    assert "73%" not in section and "forecast the" not in section
+    client.force_login(reader)
+    own = client.get(question.get_absolute_url()).content.decode()
+    assert "73%" in own[own.index("Forecast rationales") :]
 
 
 def test_the_comment_limit_answers_429_with_retry_after_and_writes_nothing(reader_client, question, settings):

@@ -276,3 +276,42 @@ def test_the_front_page_lists_the_newest_article_first(client):
         QuestionFactory.create_batch(n, article=article)
     response = client.get(reverse("home"))
     assert [a.title for a in response.context["articles"]] == ["Newest story", "Middle story", "Older story"]
+
+
+# --- the resolution panel: source, scores explained, related questions -----------------------------------
+
+
+def test_the_resolution_panel_explains_each_of_the_readers_scores(client, editor, django_capture_on_commit_callbacks):
+    from forecasting.views.questions import score_explanation
+
+    question = QuestionFactory(opens_at=timezone.now() - dt.timedelta(days=5))
+    sharp, dull = UserFactory.create_batch(2)
+    services.prediction_create(question=question, forecaster=sharp, probability=Decimal("0.9"))
+    services.prediction_create(question=question, forecaster=dull, probability=Decimal("0.2"))
+    with django_capture_on_commit_callbacks(execute=True):  # the scoring task runs after the commit
+        services.question_resolve(question=question, actor=editor, outcome="yes", note="https://example.org/ceasefire")
+    client.force_login(sharp)
+    page = client.get(question.get_absolute_url()).content.decode()
+    assert 'href="https://example.org/ceasefire"' in page  # the source, linked
+    assert "yours is better than a coin flip" in page
+    assert "you beat the crowd" in page
+    client.force_login(dull)
+    page = client.get(question.get_absolute_url()).content.decode()
+    assert "yours is worse than a coin flip" in page
+    assert "the crowd beat you" in page
+    assert score_explanation("brier", 0.25).endswith("no better than a coin flip.")
+    assert score_explanation("baseline", 0) == "Points against a uniform guess: level with chance."
+    assert score_explanation("log", None) == ""
+
+
+def test_the_question_page_lists_the_articles_other_questions_but_no_drafts(client):
+    question = QuestionFactory()
+    sibling = QuestionFactory(article=question.article, title="Will the envoy return?")
+    draft = QuestionFactory(article=question.article, title="Embargoed sibling", status=Question.Status.DRAFT)
+    QuestionFactory(title="Another article's question")
+    services.prediction_create(question=sibling, forecaster=UserFactory(), probability=Decimal("0.35"))
+    response = client.get(question.get_absolute_url())
+    related = [item["question"] for item in response.context["related"]]
+    assert related == [sibling]
+    assert draft.title not in response.content.decode()
+    assert "35% ·" in response.content.decode()
