@@ -121,3 +121,21 @@ def test_the_question_page_fits_a_phone(page: Page, busy_question):
     assert_no_sideways_scroll(page)
     assert_accessible(page)
     screenshot(page, "question")
+
+
+def test_a_resolved_question_explains_the_readers_scores(page: Page, sign_in, reader, editor):
+    question = QuestionFactory(title="Did the envoy visit?", opens_at=timezone.now() - dt.timedelta(days=4))
+    QuestionFactory(article=question.article, title="Will a second round follow?")
+    services.prediction_create(question=question, forecaster=reader, probability=Decimal("0.8"))
+    services.prediction_create(question=question, forecaster=UserFactory(), probability=Decimal("0.3"))
+    services.question_resolve(question=question, actor=editor, outcome="yes", note="https://example.org/visit")
+    sign_in(reader)
+    page.goto(question.get_absolute_url())
+    panel = page.locator("section.resolution")
+    expect(panel.get_by_role("heading", name="Resolved: YES")).to_be_visible()
+    expect(panel.get_by_role("link", name="https://example.org/visit")).to_be_visible()
+    expect(panel.locator("[data-score-explanation=brier]")).to_contain_text("better than a coin flip")
+    expect(panel.locator("[data-score-explanation=peer]")).to_contain_text("you beat the crowd")
+    expect(page.get_by_role("link", name="Will a second round follow?")).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "resolved-question")

@@ -21,6 +21,12 @@
   let lastJson = "";
 
   const dayMonth = uPlot.fmtDate("{D} {MMM}");
+  const hourMinute = uPlot.fmtDate("{D} {MMM} {HH}:{mm}");
+  // Days on a span of days; hours too when the span is shorter than two days.
+  const tickLabel = (u, t) => {
+    const short = u.scales.x.max - u.scales.x.min < 2 * 86400;
+    return (short ? hourMinute : dayMonth)(uPlot.tzDate(new Date(t * 1e3), "Etc/UTC"));
+  };
   const pct = (v) => (v == null ? "–" : `${Math.round(v * 1000) / 10}%`);
 
   // Each series is a step function: at every x it holds its latest value at or before x.
@@ -36,7 +42,7 @@
 
   function build(data) {
     const q = data.question;
-    const end = Math.max(data.now, ...(q.resolved_at ? [q.resolved_at] : []));
+    const end = q.resolved_at || data.now; // a resolved question's lines stop at its resolution
     const xsSet = new Set();
     data.series.forEach((s) => s.t.forEach((t) => xsSet.add(t)));
     if (data.mine) data.mine.t.forEach((t) => xsSet.add(t));
@@ -125,7 +131,7 @@
       scales: { x: { time: true }, y: { range: [0, 1] } },
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"), // the page speaks UTC
       axes: [
-        { stroke: "#444", grid: { stroke: "#eee" }, values: (u, ticks) => ticks.map((t) => dayMonth(uPlot.tzDate(new Date(t * 1e3), "Etc/UTC"))) },
+        { stroke: "#444", grid: { stroke: "#eee" }, values: (u, ticks) => ticks.map((t) => tickLabel(u, t)) },
         { stroke: "#444", grid: { stroke: "#eee" }, values: (u, ticks) => ticks.map((v) => `${Math.round(v * 100)}%`), size: 48 },
       ],
       legend: { live: true },
