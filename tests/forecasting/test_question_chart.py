@@ -12,7 +12,7 @@ from forecasting.models import AggregateSnapshot, Question
 from forecasting.services import history
 from market import services as market_services
 from market.models import MICRO, Market
-from tests.factories import UserFactory, multiple_choice_question
+from tests.factories import QuestionFactory, UserFactory, multiple_choice_question
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
@@ -195,3 +195,22 @@ def test_the_question_page_has_a_table_alternative_to_the_chart(client, open_que
     assert len(table.rows) == 3
     assert table.rows[0][1] == [pytest.approx(0.3)]
     assert b"The chart&#x27;s data as a table" in response.content or b"The chart's data as a table" in response.content
+
+
+def test_the_question_pages_query_count_does_not_grow_with_its_forecasts(client):
+    """The page reads the chart's downsampled history and the distribution from one state row: the
+    number of queries is the same at 3 forecasts as at 120."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for n in (3, 120):
+        question = QuestionFactory(opens_at=timezone.now() - dt.timedelta(days=30))
+        users = UserFactory.create_batch(n)
+        for i, user in enumerate(users):
+            forecast(question, user, f"0.{10 + i % 80:02d}", days_ago=29 - i * 0.2)
+        client.force_login(users[0])
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(question.get_absolute_url()).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
