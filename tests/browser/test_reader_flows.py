@@ -252,3 +252,17 @@ def test_a_reader_comments_and_replies_and_an_editor_hides_a_comment(
 
     page.reload()
     expect(page.get_by_text("The envoy's")).to_have_count(0)
+
+
+def test_a_multiple_choice_forecast_on_the_question_page_updates_the_options_table(page: Page, sign_in, reader):
+    question = multiple_choice_question(labels=("Oman", "Qatar", "Egypt"))
+    sign_in(reader)
+    page.goto(question.get_absolute_url())
+    expect(page.locator("[data-option-community='0']")).to_have_text("–")
+    page.get_by_label("Oman").fill("60")
+    page.get_by_label("Qatar").fill("25")
+    page.get_by_label("Egypt").fill("15")
+    page.get_by_role("button", name="Forecast").click()
+    expect(page.locator("[data-forecast-saved]")).to_be_visible()
+    expect(page.locator("[data-option-community='0']")).to_have_text("60%")  # swapped in, no reload
+    expect(page.locator("[data-community-options] th", has_text="You")).to_be_visible()
