@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from forecasting.models import Question
+from forecasting.models import Prediction, Question
 
 # Who moderates: the editors (the permission that already lets them see and change questions).
 MODERATE = "forecasting.change_question"
@@ -86,3 +86,35 @@ class CommentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} comment {self.comment_id} by {self.actor_id}"
+
+
+class HiddenRationale(models.Model):
+    """A forecast's rationale an editor hid from readers. The forecast and its rationale are kept (the
+    forecast still counts); only the text leaves the discussion. Unhiding deletes the row."""
+
+    prediction = models.OneToOneField(Prediction, on_delete=models.PROTECT, related_name="hidden_rationale")
+    hidden_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    hidden_at = models.DateTimeField(auto_now_add=True)
+    reason = models.CharField(max_length=500)
+
+    def __str__(self) -> str:
+        return f"rationale of forecast {self.prediction_id} hidden: {self.reason}"
+
+
+class RationaleEvent(models.Model):
+    """The audit of hiding and unhiding rationales: who, when, why. Append-only."""
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=10, choices=CommentEvent.Action.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(action__in=["hide", "unhide"]), name="rationale_event_action")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} rationale of forecast {self.prediction_id} by {self.actor_id}"

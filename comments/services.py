@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from forecasting.models import Prediction, Question
 
-from .models import MODERATE, Comment, CommentEvent, CommentVote
+from .models import MODERATE, Comment, CommentEvent, CommentVote, HiddenRationale, RationaleEvent
 
 # Comments are taken while a question is open, closed or resolved; not on drafts or annulled questions.
 COMMENTABLE = (Question.Status.OPEN, Question.Status.CLOSED, Question.Status.RESOLVED)
@@ -101,6 +101,36 @@ def comment_unhide(*, comment: Comment, actor, reason: str = "") -> Comment:
     locked.save(update_fields=["is_hidden", "hidden_by", "hidden_at", "hidden_reason"])
     CommentEvent.objects.create(comment=locked, action=CommentEvent.Action.UNHIDE, actor=actor, reason=reason)
     return locked
+
+
+@transaction.atomic
+def rationale_hide(*, prediction: Prediction, actor, reason: str) -> HiddenRationale:
+    """Hide a forecast's rationale from readers (an editor, with a reason). The forecast still counts;
+    the text is kept, and the action audited."""
+    if not can_moderate(actor):
+        raise PermissionDenied("Only editors hide rationales.")
+    reason = _clean_text(reason, name="reason", max_length=REASON_MAX_LENGTH, required=True)
+    locked = Prediction.objects.select_for_update().get(pk=prediction.pk)
+    if not locked.rationale:
+        raise ValidationError("This forecast has no rationale.")
+    if HiddenRationale.objects.filter(prediction=locked).exists():
+        raise ValidationError("This rationale is already hidden.")
+    hidden = HiddenRationale.objects.create(prediction=locked, hidden_by=actor, reason=reason)
+    RationaleEvent.objects.create(prediction=locked, action=CommentEvent.Action.HIDE, actor=actor, reason=reason)
+    return hidden
+
+
+@transaction.atomic
+def rationale_unhide(*, prediction: Prediction, actor, reason: str = "") -> None:
+    """Show a hidden rationale again (an editor; the reason is optional). Audited like hiding."""
+    if not can_moderate(actor):
+        raise PermissionDenied("Only editors unhide rationales.")
+    reason = _clean_text(reason, name="reason", max_length=REASON_MAX_LENGTH, required=False)
+    locked = Prediction.objects.select_for_update().get(pk=prediction.pk)
+    deleted, _ = HiddenRationale.objects.filter(prediction=locked).delete()
+    if not deleted:
+        raise ValidationError("This rationale is not hidden.")
+    RationaleEvent.objects.create(prediction=locked, action=CommentEvent.Action.UNHIDE, actor=actor, reason=reason)
 
 
 @transaction.atomic
@@ -200,10 +230,11 @@ def discussion(*, question: Question, viewer, sort: str = "newest") -> Discussio
         tops.sort(key=lambda c: (-c.score, -c.created_at.timestamp(), -c.pk))
     else:
         tops.sort(key=lambda c: (-c.created_at.timestamp(), -c.pk))
+    rationale_rows = Prediction.objects.filter(question=question).exclude(rationale="")
+    if not can_moderate(viewer):  # editors see hidden rationales, marked; readers do not
+        rationale_rows = rationale_rows.filter(hidden_rationale__isnull=True)
     rationales = list(
-        Prediction.objects.filter(question=question)
-        .exclude(rationale="")
-        .select_related("forecaster")
+        rationale_rows.select_related("forecaster", "hidden_rationale__hidden_by")
         .annotate(author_public=Coalesce(F("forecaster__forecaster_profile__is_public"), Value(False)))
         .order_by("-made_at", "-id")[:RATIONALES_SHOWN]
     )

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
-from forecasting.models import Question
+from forecasting.models import Prediction, Question
 from forecasting.ratelimit import too_many_requests
 from forecasting.views.questions import render_question
 
@@ -108,3 +108,33 @@ def comment_hide(request: HttpRequest, comment_id: int) -> HttpResponse:
 @require_POST
 def comment_unhide(request: HttpRequest, comment_id: int) -> HttpResponse:
     return _moderate(request, comment_id, UnhideForm, services.comment_unhide)
+
+
+def _moderate_rationale(request: HttpRequest, prediction_id: int, form_class, action) -> HttpResponse:
+    if not services.can_moderate(request.user):
+        raise PermissionDenied("Only editors moderate rationales.")
+    prediction = get_object_or_404(
+        Prediction.objects.filter(question__in=Question.objects.visible_to(request.user)).select_related("question"),
+        pk=prediction_id,
+    )
+    form = form_class(request.POST)
+    if not form.is_valid():
+        errors = [message for field_errors in form.errors.values() for message in field_errors]
+        return _refused(request, prediction.question, ValidationError(errors))
+    try:
+        action(prediction=prediction, actor=request.user, reason=form.cleaned_data["reason"])
+    except ValidationError as error:
+        return _refused(request, prediction.question, error)
+    return redirect(f"{prediction.question.get_absolute_url()}#rationale-{prediction.pk}")
+
+
+@login_required
+@require_POST
+def rationale_hide(request: HttpRequest, prediction_id: int) -> HttpResponse:
+    return _moderate_rationale(request, prediction_id, HideForm, services.rationale_hide)
+
+
+@login_required
+@require_POST
+def rationale_unhide(request: HttpRequest, prediction_id: int) -> HttpResponse:
+    return _moderate_rationale(request, prediction_id, UnhideForm, services.rationale_unhide)

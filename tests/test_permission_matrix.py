@@ -21,7 +21,15 @@ from rest_framework.test import APIClient
 
 from forecasting import services
 from forecasting.models import ModelRun, Question
-from tests.factories import ArticleFactory, CommentFactory, QuestionFactory, UserFactory, analyst_user, editor_user
+from tests.factories import (
+    ArticleFactory,
+    CommentFactory,
+    PredictionFactory,
+    QuestionFactory,
+    UserFactory,
+    analyst_user,
+    editor_user,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
@@ -69,6 +77,8 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     "comment_vote": row("login 405 405 405", "login bad bad bad"),
     "comment_hide": EDITOR_ACTION_REFUSED,
     "comment_unhide": EDITOR_ACTION_REFUSED,
+    "rationale_hide": EDITOR_ACTION_REFUSED,
+    "rationale_unhide": EDITOR_ACTION_REFUSED,
     # accounts
     "signup": row("ok ok ok ok", "bad bad bad bad"),
     "login": row("ok ok ok ok", "ok ok ok ok"),
@@ -146,6 +156,7 @@ def world(db):
     values = {"slug": article.slug, "pk": question.pk, "username": "alice", "action": "close"}
     values |= {"uidb64": "MQ", "token": "set-password"}  # a password-reset link (an invalid one)
     values["comment_id"] = CommentFactory(question=question).pk
+    values["prediction_id"] = PredictionFactory(question=question, rationale="Because.").pk
     return {"users": users, "values": values, "run": run}
 
 
