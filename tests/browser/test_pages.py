@@ -153,3 +153,26 @@ def test_every_page_passes_axe_and_fits_the_screen(page: Page, world, sign_in, w
         assert response.status == 200, path
         assert_accessible(page)
         assert_no_sideways_scroll(page)
+
+
+CLS = """async () => {
+    let total = 0;
+    await new Promise((resolve) => {
+        new PerformanceObserver((list) => {
+            for (const entry of list.getEntries()) if (!entry.hadRecentInput) total += entry.value;
+        }).observe({type: "layout-shift", buffered: true});
+        setTimeout(resolve, 1500);  // the chart and the polling have drawn by then
+    });
+    return total;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_pages_do_not_shift_while_they_load(page: Page, world, width):
+    """Cumulative layout shift under 0.1 (Google's "good") on the pages with scripts and charts."""
+    page.set_viewport_size({"width": width, "height": 900})
+    question = world["talks"].questions.filter(status="open").first()
+    for path in ("/", world["talks"].get_absolute_url(), question.get_absolute_url(), "/accuracy/"):
+        page.goto(path)
+        shift = page.evaluate(CLS)
+        assert shift < 0.1, f"{path} shifts by {shift:.3f} at {width} px"
