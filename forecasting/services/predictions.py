@@ -54,11 +54,14 @@ def prediction_create(
     has one probability per option, each in [0.01, 0.99], summing to exactly 1. ``rationale`` is
     the forecaster's reasoning (Markdown, at most ``RATIONALE_MAX_LENGTH`` characters).
     """
-    now = now or timezone.now()
     rationale = (rationale or "").strip()
     if len(rationale) > RATIONALE_MAX_LENGTH:
         raise ValidationError({"rationale": f"A rationale has at most {RATIONALE_MAX_LENGTH} characters."})
     question = Question.objects.select_for_update().get(pk=question.pk)
+    # The clock is read once the question's lock is held: forecasts are then stamped in the order they
+    # are written. Read before, a forecast that waited for the lock would carry an earlier time than
+    # one written before it, and "the latest forecast" (by time) would not be the last one aggregated.
+    now = now or timezone.now()
     if not question.accepts_forecasts(now):
         raise ValidationError(_closed_reason(question, now))
 

@@ -26,7 +26,10 @@ def test_random_concurrent_operations_keep_every_invariant():
     assert report.errors == []
     assert report.operations == 300
     # The mix really ran: forecasts, trades and editorial actions all committed some of the time.
-    assert {"forecast", "buy", "resolve", "unresolve"} <= set(report.done)
+    # (Which editorial actions succeed depends on the threads' interleaving: a question annulled first
+    # refuses its resolution. Some of them must.)
+    assert {"forecast", "buy"} <= set(report.done)
+    assert len({"resolve", "annul", "unresolve"} & set(report.done)) >= 2
     assert soak.violations(room) == []
 
 
