@@ -8,11 +8,13 @@
   const canvas = figure.querySelector("[data-chart-canvas]");
   const status = figure.querySelector("[data-chart-status]");
   const community = document.querySelector("[data-community-value]");
+  // The design system's colours (site.css tokens), with fallbacks if a token is missing.
+  const token = (name, fallback) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
   const COLOURS = {
-    community: "#1f4e8c",
+    community: token("--color-accent", "#0b5cad"),
     bayes: "#7a3fa0",
-    market: "#c2570c",
-    mine: "#17803d",
+    market: token("--color-chart-2", "#c46a00"),
+    mine: token("--color-yes", "#17703f"),
     options: ["#1f4e8c", "#c2570c", "#17803d", "#b3261e", "#7a3fa0", "#0f766e", "#8a6d00", "#5b5b5b"],
   };
   const REFRESH_MS = 30000;
