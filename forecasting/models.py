@@ -93,6 +93,10 @@ class Question(models.Model):
     article = models.ForeignKey(Article, on_delete=models.PROTECT, related_name="questions")
     title = models.CharField(max_length=300)
     resolution_criteria = models.TextField()
+    fine_print = models.TextField(blank=True, help_text="Edge cases and definitions, below the resolution criteria.")
+    resolution_source = models.CharField(
+        max_length=500, blank=True, help_text="Where the outcome will be read (a named source or a URL)."
+    )
     question_type = models.CharField(max_length=20, choices=Type.choices, default=Type.BINARY)
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField(help_text="No forecasts are accepted after this time.")
@@ -242,6 +246,7 @@ class Resolution(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     option = models.ForeignKey(QuestionOption, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     note = models.TextField(blank=True)
+    source = models.CharField(max_length=500, blank=True, help_text="Where the outcome was read: a URL or a citation.")
     resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     resolved_at = models.DateTimeField(default=timezone.now)
     retracted_at = models.DateTimeField(null=True, blank=True)
@@ -290,6 +295,7 @@ class QuestionEvent(models.Model):
         RESOLVED = "resolved", "Resolved"
         ANNULLED = "annulled", "Annulled"
         UNRESOLVED = "unresolved", "Un-resolved"
+        EDITED = "edited", "Edited"
 
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -297,6 +303,8 @@ class QuestionEvent(models.Model):
     from_status = models.CharField(max_length=10, blank=True)
     to_status = models.CharField(max_length=10)
     note = models.TextField(blank=True)
+    # Done by the system (a question closed at its close date by the scheduler), not by an editor.
+    automatic = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -530,6 +538,9 @@ class ForecasterProfile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="forecaster_profile")
     is_public = models.BooleanField(
         default=False, help_text="Show this reader's name and track record on the public pages."
+    )
+    display_name = models.CharField(
+        max_length=60, blank=True, help_text="The name shown for a public reader (empty: the username)."
     )
     updated_at = models.DateTimeField(auto_now=True)
 

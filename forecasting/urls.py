@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import accounts, accuracy, articles, charts, downloads, editor, people, question_list, questions
+from .views import accuracy, articles, charts, downloads, editor, people, question_list, questions
 
 urlpatterns = [
     path("", articles.home, name="home"),
@@ -17,7 +17,6 @@ urlpatterns = [
     path("leaderboard/", people.leaderboard, name="leaderboard"),
     path("forecasters/<str:username>/", people.track_record, name="track_record"),
     path("me/forecasts/", people.my_forecasts, name="my_forecasts"),
-    path("me/profile/", people.profile_settings, name="profile_settings"),
     path("accuracy/", accuracy.accuracy, name="accuracy"),
     path("me/download/", downloads.download_mine, name="download_mine"),
     path("downloads/", downloads.downloads, name="analyst_downloads"),
@@ -27,5 +26,4 @@ urlpatterns = [
     path("editor/", editor.editor_dashboard, name="editor_dashboard"),
     path("editor/models/", editor.editor_model_runs, name="editor_model_runs"),
     path("editor/questions/new/", editor.editor_question_create, name="editor_question_create"),
-    path("accounts/signup/", accounts.signup, name="signup"),
 ]

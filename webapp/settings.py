@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -69,6 +70,8 @@ INSTALLED_APPS = [
     "forecasting",
     "market",
     "comments",
+    "notifications",
+    "accounts",
     "demo",  # simulated demo readers (make demo); nothing imports it
     "webapp",
 ]
@@ -105,6 +108,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "demo.context_processors.demo_data",  # base.html's demo-data banner
+                "notifications.context_processors.unread_notifications",  # base.html's bell
             ],
         },
     },
@@ -225,6 +229,40 @@ COMMENT_MAX_LENGTH = int(os.environ.get("COMMENT_MAX_LENGTH", "2000"))  # charac
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
+# Password resets and sign-up: one account per e-mail address (accounts/forms.py).
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(3 * 24 * 3600)))
+RATE_LIMITS["password_reset"] = os.environ.get("RATE_LIMIT_PASSWORD_RESET", "5/h")
+
+# --- E-mail (notifications, password resets) -------------------------------------------------------
+# The demo and development print e-mails on the worker's console; production sends them by SMTP with
+# the settings below from the environment (EMAIL_BACKEND overrides either).
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "20"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Newsroom Forecasts <forecasts@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The site's public address, for absolute links where there is no request: e-mails, oEmbed, Open Graph.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Notifications (notifications/) ----------------------------------------------------------------
+# "The community moved" when the headline aggregate is this many percentage points from the reader's
+# latest forecast on an open question; "stale" forecasts are older than this many days.
+NOTIFY_COMMUNITY_MOVE_POINTS = float(os.environ.get("NOTIFY_COMMUNITY_MOVE_POINTS", "10"))
+NOTIFY_CLOSING_SOON_HOURS = float(os.environ.get("NOTIFY_CLOSING_SOON_HOURS", "24"))
+NOTIFY_STALE_FORECAST_DAYS = float(os.environ.get("NOTIFY_STALE_FORECAST_DAYS", "30"))
+
+# --- Embeds (forecasting/views/embeds.py) -----------------------------------------------------------
+# Pages allowed to frame /embed/questions/<id>/ (CSP frame-ancestors; every other page is DENY):
+# "*" lets any site embed a question, as a newsroom's partners do; list origins to restrict it.
+EMBED_FRAME_ANCESTORS = env_list("EMBED_FRAME_ANCESTORS", "*")
 LOGOUT_REDIRECT_URL = "home"
 
 # --- Celery -------------------------------------------------------------------------------
@@ -272,9 +310,42 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = float(os.environ.get("CELERY_WORKER_PROC_ALIV
 # an outbox with the data that needs them (forecasting/jobs.py), and the flush publishes any that a
 # broker outage kept from being sent; the sweep re-queues Bayesian updates whose task was lost.
 # ``expires``: a flush that waited longer than its period is dropped, never piled up.
+# The newsroom's schedule (issue 20): every task is idempotent, so running late or twice changes nothing.
 CELERY_BEAT_SCHEDULE = {
     "outbox-flush": {"task": "forecasting.tasks.outbox_flush", "schedule": 30.0, "options": {"expires": 25}},
     "sweep-unfinished": {"task": "forecasting.tasks.sweep_unfinished", "schedule": 300.0, "options": {"expires": 240}},
+    # Questions close at closes_at with nobody acting (audited as done by the system).
+    "close-due-questions": {
+        "task": "forecasting.tasks.close_due_questions",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # Readers: a question you forecast closes within a day; the community moved away from your forecast.
+    "notify-closing-soon": {
+        "task": "notifications.tasks.notify_closing_soon",
+        "schedule": 900.0,
+        "options": {"expires": 800},
+    },
+    "notify-community-moved": {
+        "task": "notifications.tasks.notify_community_moved",
+        "schedule": 900.0,
+        "options": {"expires": 800},
+    },
+    # Daily: editors hear of overdue resolutions; readers of forecasts left stale on open questions.
+    "remind-overdue-resolutions": {
+        "task": "notifications.tasks.remind_overdue_resolutions",
+        "schedule": crontab(hour=8, minute=0),
+    },
+    "remind-stale-forecasts": {
+        "task": "notifications.tasks.remind_stale_forecasts",
+        "schedule": crontab(hour=9, minute=0),
+    },
+    # E-mails that a crash or an SMTP outage left unsent.
+    "send-pending-emails": {
+        "task": "notifications.tasks.send_pending_emails",
+        "schedule": 300.0,
+        "options": {"expires": 240},
+    },
 }
 
 LOGGING = {

@@ -11,6 +11,8 @@ urlpatterns = [
     path("", include("forecasting.urls")),
     path("", include("market.urls")),
     path("", include("comments.urls")),
+    path("", include("notifications.urls")),
+    path("", include("accounts.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("webapp.api.urls")),
     path("admin/", admin.site.urls),

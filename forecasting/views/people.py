@@ -1,4 +1,4 @@
-"""Forecasters: the reader's own forecasts and scores, the leaderboards, track records, profile settings.
+"""Forecasters: the reader's own forecasts and scores, the leaderboards, track records.
 
 What the public pages show of a reader follows their profile (``services.profiles``): a private
 reader's track record is theirs alone and leaderboards list them without a name (defect 8).
@@ -6,16 +6,14 @@ reader's track record is theirs alone and leaderboards list them without a name 
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_safe
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
 
 from forecasting import services
-from forecasting.forms import ProfileForm
 from forecasting.models import Article, Prediction, Question, Score
 from forecasting.services.track_records import PERIOD_LABELS
 
@@ -67,24 +65,3 @@ def track_record(request: HttpRequest, username: str) -> HttpResponse:
         "is_public": services.profile_is_public(user=forecaster),
     }
     return render(request, "forecasting/track_record.html", context)
-
-
-@require_http_methods(["GET", "HEAD", "POST"])
-@login_required
-def profile_settings(request: HttpRequest) -> HttpResponse:
-    """Choose whether the public pages show your name and track record."""
-    is_public = services.profile_is_public(user=request.user)
-    if request.method == "POST":
-        form = ProfileForm(request.POST)
-        if form.is_valid():
-            services.profile_update(user=request.user, is_public=form.cleaned_data["visibility"])
-            messages.success(
-                request,
-                "Your track record is now public."
-                if form.cleaned_data["visibility"]
-                else "Your track record is now private.",
-            )
-            return redirect("profile_settings")
-        return render(request, "forecasting/profile_settings.html", {"form": form, "is_public": is_public}, status=400)
-    form = ProfileForm(initial={"visibility": "public" if is_public else "private"})
-    return render(request, "forecasting/profile_settings.html", {"form": form, "is_public": is_public})

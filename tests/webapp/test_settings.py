@@ -24,6 +24,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://u:p@127.0.0.1:5432/somedb",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/3",
     "CACHE_URL": "redis://127.0.0.1:6379/4",
+    "SITE_URL": "https://forecasts.example.org",
 }
 OPTIONAL_ENV = ("REDIS_URL", "DEBUG")
 
@@ -57,7 +58,9 @@ def test_production_settings_use_what_the_environment_says():
     ], result.stderr
 
 
-@pytest.mark.parametrize("name", ["DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS", "EXPORT_FORECASTER_SALT"])
+@pytest.mark.parametrize(
+    "name", ["DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS", "EXPORT_FORECASTER_SALT", "SITE_URL"]
+)
 def test_production_settings_refuse_to_start_without_each_required_variable(name):
     result = _production("check", without=name)
     assert result.returncode != 0
