@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import accuracy, articles, charts, downloads, editor, people, question_list, questions
+from .views import accuracy, embeds, articles, charts, downloads, editor, people, question_list, questions
 
 urlpatterns = [
     path("", articles.home, name="home"),
@@ -18,6 +18,10 @@ urlpatterns = [
     path("forecasters/<str:username>/", people.track_record, name="track_record"),
     path("me/forecasts/", people.my_forecasts, name="my_forecasts"),
     path("accuracy/", accuracy.accuracy, name="accuracy"),
+    # Questions in other pages: an iframe's page, oEmbed (with discovery on question pages), a preview card.
+    path("embed/questions/<int:pk>/", embeds.question_embed, name="question_embed"),
+    path("oembed", embeds.oembed, name="oembed"),
+    path("questions/<int:pk>/card.png", embeds.question_card_image, name="question_card_image"),
     path("me/download/", downloads.download_mine, name="download_mine"),
     path("downloads/", downloads.downloads, name="analyst_downloads"),
     path("downloads/all/", downloads.download_all, name="download_all"),
