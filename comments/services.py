@@ -20,6 +20,7 @@ from django.utils import timezone
 from forecasting.models import Prediction, Question
 
 from .models import MODERATE, Comment, CommentEvent, CommentVote, HiddenRationale, RationaleEvent
+from .signals import comment_posted
 
 # Comments are taken while a question is open, closed or resolved; not on drafts or annulled questions.
 COMMENTABLE = (Question.Status.OPEN, Question.Status.CLOSED, Question.Status.RESOLVED)
@@ -70,7 +71,10 @@ def comment_create(*, question: Question, author, body: str, parent: Comment | N
         parent = Comment.objects.select_for_update().get(pk=parent.pk)
         if parent.is_hidden:
             raise ValidationError({"parent": "That comment was hidden by an editor; it takes no replies."})
-    return Comment.objects.create(question=question, author=author, body=body, parent=parent)
+    comment = Comment.objects.create(question=question, author=author, body=body, parent=parent)
+    # In the transaction: what receivers queue (a reply's notification) commits with the comment.
+    comment_posted.send(sender=Comment, comment=comment)
+    return comment
 
 
 @transaction.atomic
@@ -203,6 +207,7 @@ def comments_with_context(question: Question, viewer) -> QuerySet[Comment]:
             # A private reader's forecasts stay out of public pages (the exports' pseudonyms must not
             # be joinable with them): their comments show no forecast.
             author_public=Coalesce(F("author__forecaster_profile__is_public"), Value(False)),
+            author_display=Coalesce(F("author__forecaster_profile__display_name"), Value("")),
         )
     )
     if viewer is not None and viewer.is_authenticated:
@@ -235,7 +240,10 @@ def discussion(*, question: Question, viewer, sort: str = "newest") -> Discussio
         rationale_rows = rationale_rows.filter(hidden_rationale__isnull=True)
     rationales = list(
         rationale_rows.select_related("forecaster", "hidden_rationale__hidden_by")
-        .annotate(author_public=Coalesce(F("forecaster__forecaster_profile__is_public"), Value(False)))
+        .annotate(
+            author_public=Coalesce(F("forecaster__forecaster_profile__is_public"), Value(False)),
+            author_display=Coalesce(F("forecaster__forecaster_profile__display_name"), Value("")),
+        )
         .order_by("-made_at", "-id")[:RATIONALES_SHOWN]
     )
     labels = [] if question.is_binary else [o.label for o in question.options.all()]

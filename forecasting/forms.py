@@ -81,8 +81,16 @@ class MultipleChoiceForecastForm(ForecastForm):
 
 
 class ResolveForm(forms.Form):
-    outcome = forms.ChoiceField(choices=[])
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    outcome = forms.ChoiceField(choices=[], error_messages={"required": "Choose the outcome."})
+    source = forms.CharField(
+        max_length=500,
+        label="Source",
+        help_text="Where you read the outcome: a link, or a citation (“AP, 3 March”). Readers see it.",
+        error_messages={"required": "Give the source of the outcome: a link or a citation."},
+    )
+    note = forms.CharField(
+        required=False, label="Note (optional)", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
 
     def __init__(self, *args, question: Question, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -96,18 +104,72 @@ class NoteForm(forms.Form):
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
 
 
-class QuestionCreateForm(forms.Form):
+class ConfirmForm(forms.Form):
+    """Annulling or un-resolving: why (kept in the audit log), and a tick that the editor means it."""
+
+    reason = forms.CharField(
+        max_length=2000,
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Kept in the question's history.",
+        error_messages={"required": "Give the reason: it is kept in the question's history."},
+    )
+    confirm = forms.BooleanField(
+        label="I understand what this changes.",
+        error_messages={"required": "Tick the box to confirm."},
+    )
+
+
+def paragraph_choices(paragraphs: list[str], current: int | None = None) -> list[tuple[str, str]]:
+    """The article's paragraphs as choices ("after ¶2: first words…"), plus "after the text"."""
+    choices = [("", "After the text (the end of the article)")]
+    for number, text in enumerate(paragraphs, start=1):
+        excerpt = text if len(text) <= 70 else text[:69].rstrip() + "…"
+        choices.append((str(number), f"After paragraph {number}: {excerpt}"))
+    if current and current > len(paragraphs):
+        choices.append((str(current), f"After paragraph {current} (beyond the text: shown at the end)"))
+    return choices
+
+
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+
+
+def _datetime_field(label: str, help_text: str = "") -> forms.DateTimeField:
+    return forms.DateTimeField(
+        label=label,
+        help_text=help_text,
+        input_formats=[DATETIME_LOCAL, "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL),
+    )
+
+
+class QuestionForm(forms.Form):
+    """Create or edit a question. Editing fixes the article; once opened, the type, options and open date
+    are fixed too (shown, disabled). ``paragraphs``: the article's, when known, to choose the placement."""
+
     article = forms.ModelChoiceField(queryset=Article.objects.all())
     title = forms.CharField(max_length=300)
-    resolution_criteria = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
-    question_type = forms.ChoiceField(choices=Question.Type.choices)
+    resolution_criteria = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), help_text="What makes it resolve YES (or each option)."
+    )
+    fine_print = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: edge cases and definitions, shown under the criteria.",
+    )
+    resolution_source = forms.CharField(
+        required=False,
+        max_length=500,
+        help_text="Optional: where the outcome will be read (a named source or a URL).",
+    )
+    question_type = forms.ChoiceField(label="Type", choices=Question.Type.choices)
     options = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Multiple choice only: one option per line.",
     )
-    opens_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    closes_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    opens_at = _datetime_field("Opens at (UTC)")
+    closes_at = _datetime_field("Closes at (UTC)", "Forecasts stop then; the question closes by itself.")
     paragraph = forms.IntegerField(
         required=False,
         min_value=1,
@@ -115,3 +177,37 @@ class QuestionCreateForm(forms.Form):
         label="Show after paragraph",
         help_text="Where the question appears in the article: 1 = after the first paragraph; empty = after the text.",
     )
+
+    def __init__(self, *args, paragraphs: list[str] | None = None, question: Question | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if paragraphs is not None:
+            current = question.paragraph if question else None
+            self.fields["paragraph"] = forms.TypedChoiceField(
+                required=False,
+                label="Show after paragraph",
+                choices=paragraph_choices(paragraphs, current),
+                coerce=int,
+                empty_value=None,
+                help_text="Where the question's card appears in the article.",
+            )
+        if question is not None:
+            self.fields["article"].disabled = True
+            if question.status != Question.Status.DRAFT:
+                for name in ("question_type", "options", "opens_at"):
+                    self.fields[name].disabled = True
+                    self.fields[name].help_text = "Fixed once the question has been opened."
+
+    @staticmethod
+    def initial_for(question: Question) -> dict:
+        return {
+            "article": question.article_id,
+            "title": question.title,
+            "resolution_criteria": question.resolution_criteria,
+            "fine_print": question.fine_print,
+            "resolution_source": question.resolution_source,
+            "question_type": question.question_type,
+            "options": "\n".join(o.label for o in question.options.all()),
+            "opens_at": question.opens_at,
+            "closes_at": question.closes_at,
+            "paragraph": question.paragraph,
+        }

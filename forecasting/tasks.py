@@ -66,6 +66,12 @@ def sweep_unfinished() -> dict:
     return {"bayes_updates": len(services.bayes_pending_sweep()), "bayes_refit": services.bayes_refit_sweep()}
 
 
+@shared_task(name="forecasting.tasks.close_due_questions")
+def close_due_questions() -> list[int]:
+    """Close the open questions whose close date has come, as the system (beat, every minute)."""
+    return services.questions_close_due()
+
+
 @worker_process_init.connect(dispatch_uid="forecasting_warm_up_bayes")
 def warm_up_bayes(**_kwargs) -> None:
     """Compile the Bayesian model's fit in this worker process (and the NUTS sampler's when it is used)."""

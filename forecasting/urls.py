@@ -2,7 +2,19 @@
 
 from django.urls import path
 
-from .views import accuracy, embeds, articles, charts, downloads, editor, people, question_list, questions
+from .views import (
+    accuracy,
+    articles,
+    authoring,
+    charts,
+    desk,
+    downloads,
+    editor,
+    embeds,
+    people,
+    question_list,
+    questions,
+)
 
 urlpatterns = [
     path("", articles.home, name="home"),
@@ -27,7 +39,13 @@ urlpatterns = [
     path("downloads/all/", downloads.download_all, name="download_all"),
     path("downloads/articles/<slug:slug>/", downloads.download_article, name="download_article"),
     path("downloads/questions/<int:pk>/", downloads.download_question, name="download_question"),
-    path("editor/", editor.editor_dashboard, name="editor_dashboard"),
+    path("editor/", desk.editor_dashboard, name="editor_dashboard"),
     path("editor/models/", editor.editor_model_runs, name="editor_model_runs"),
-    path("editor/questions/new/", editor.editor_question_create, name="editor_question_create"),
+    path("editor/questions/new/", authoring.editor_question_create, name="editor_question_create"),
+    path("editor/questions/<int:pk>/edit/", authoring.editor_question_edit, name="editor_question_edit"),
+    path("editor/questions/<int:pk>/preview/", authoring.editor_question_preview, name="editor_question_preview"),
+    path("editor/questions/<int:pk>/resolve/", editor.editor_question_resolve, name="editor_question_resolve"),
+    # Annulling and un-resolving: GET asks for the reason and a confirmation, POST does it.
+    path("editor/questions/<int:pk>/annul/", editor.editor_question_annul, name="editor_question_annul"),
+    path("editor/questions/<int:pk>/unresolve/", editor.editor_question_unresolve, name="editor_question_unresolve"),
 ]

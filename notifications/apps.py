@@ -11,3 +11,9 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "notifications"
     verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from . import (
+            receivers,  # noqa: F401  resolutions and replies queue their notifications (signals)
+            tasks,  # noqa: F401  registers the tasks, which the outbox publishes by name (forecasting.jobs)
+        )

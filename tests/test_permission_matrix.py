@@ -81,11 +81,31 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     "rationale_unhide": EDITOR_ACTION_REFUSED,
     # accounts
     "signup": row("ok ok ok ok", "bad bad bad bad"),
+    # accounts (accounts/): e-mail change is a POST from the profile page; deletion asks for the password
+    "email_change": row("login 405 405 405", "login bad bad bad"),
+    "account_delete": row("login ok ok ok", "login bad bad bad"),
+    # notifications (notifications/): the list reads; items open by POST (no such item in the world: 404);
+    # an empty settings form is refused; the world's "token" is not a valid unsubscribe token
+    "notification_list": SIGNED_IN_READS,
+    "notifications_read_all": row("login 405 405 405", "login ok ok ok"),
+    "notification_open": row("login 405 405 405", "login 404 404 404"),
+    "notification_preferences": row("login ok ok ok", "login bad bad bad"),
+    "notification_unsubscribe": row("bad bad bad bad", "bad bad bad bad"),
+    # questions in other sites' pages (forecasting/views/embeds.py); oEmbed without its url parameter is refused
+    "question_embed": EVERYONE_READS,
+    "oembed": row("bad bad bad bad", "405 405 405 405"),
+    "question_card_image": EVERYONE_READS,
+    # the editor desk's authoring and confirmation pages (forecasting/views/authoring.py, editor.py)
+    "editor_question_edit": row("login denied ok denied", "login denied bad denied"),
+    "editor_question_preview": row("login denied ok denied", "405 405 405 405"),
+    "editor_question_resolve": row("login denied ok denied", "login denied bad denied"),
+    "editor_question_annul": row("login denied ok denied", "login denied bad denied"),
+    "editor_question_unresolve": row("login denied ok denied", "login denied bad denied"),
     "login": row("ok ok ok ok", "ok ok ok ok"),
     "logout": row("405 405 405 405", "ok ok ok ok"),
     "password_change": row("login ok ok ok", "login ok ok ok"),
     "password_change_done": row("login ok ok ok", "login 405 405 405"),
-    "password_reset": row("ok ok ok ok", "ok ok ok ok"),
+    "password_reset": row("ok ok ok ok", "bad bad bad bad"),  # an empty reset form is refused (400)
     "password_reset_done": row("ok ok ok ok", "405 405 405 405"),
     "password_reset_confirm": row("ok ok ok ok", "ok ok ok ok"),
     "password_reset_complete": row("ok ok ok ok", "405 405 405 405"),

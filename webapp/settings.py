@@ -360,7 +360,7 @@ LOGGING = {
     "loggers": {
         **{
             app: {"level": os.environ.get("LOG_LEVEL", "INFO")}
-            for app in ("forecasting", "market", "comments", "demo", "webapp")
+            for app in ("forecasting", "market", "comments", "notifications", "accounts", "demo", "webapp")
         },
         "pytensor": {"level": "WARNING"},
     },

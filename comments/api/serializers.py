@@ -8,6 +8,9 @@ from rest_framework import serializers
 
 from comments.markup import render_markdown
 from comments.models import Comment
+from forecasting.services.profiles import is_deleted_username
+
+DELETED_AUTHOR = "[deleted reader]"  # as the discussion on the question page says it
 
 
 class ForecastAtTimeSerializer(serializers.Serializer):
@@ -20,7 +23,9 @@ class ForecastAtTimeSerializer(serializers.Serializer):
 
 
 class CommentSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", read_only=True)
+    author = serializers.SerializerMethodField(
+        help_text="The author's username; “[deleted reader]” once they deleted their account."
+    )
     body_html = serializers.SerializerMethodField(help_text="The body rendered from Markdown and sanitised.")
     score = serializers.IntegerField(read_only=True, help_text="The sum of the votes (+1 / -1).")
     forecast = serializers.SerializerMethodField(
@@ -31,6 +36,10 @@ class CommentSerializer(serializers.ModelSerializer):
         model = Comment
         fields = ["id", "question", "parent", "author", "body", "body_html", "created_at", "score", "forecast"]
         read_only_fields = fields
+
+    def get_author(self, comment: Comment) -> str:
+        username = comment.author.username
+        return DELETED_AUTHOR if is_deleted_username(username) else username
 
     def get_body_html(self, comment: Comment) -> str:
         return render_markdown(comment.body)

@@ -144,7 +144,7 @@ class ResolutionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Resolution
-        fields = ["outcome", "option", "outcome_label", "note", "resolved_at"]
+        fields = ["outcome", "option", "outcome_label", "note", "source", "resolved_at"]
 
 
 class AggregatePointSerializer(serializers.ModelSerializer):
@@ -298,6 +298,13 @@ class ResolveSerializer(NoteSerializer):
         choices=[("yes", "Yes"), ("no", "No")], required=False, help_text="Yes/no questions: `yes` or `no`."
     )
     option = serializers.IntegerField(required=False, help_text="Multiple-choice questions: the winning option's id.")
+    source = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=500,
+        help_text="Where the outcome was read: a URL or a citation (shown to readers).",
+    )
 
     def validate(self, attrs: dict) -> dict:
         if ("outcome" in attrs) == ("option" in attrs):

@@ -356,9 +356,12 @@ class QuestionResolve(QuestionAction):
                 outcome=Resolution.Outcome.OPTION,
                 option_id=data["option"],
                 note=data["note"],
+                source=data["source"],
             )
         else:
-            services.question_resolve(question=question, actor=actor, outcome=data["outcome"], note=data["note"])
+            services.question_resolve(
+                question=question, actor=actor, outcome=data["outcome"], note=data["note"], source=data["source"]
+            )
 
 
 @_action_schema("Annul a question (nobody is scored)", "forecasting.annul_question")

@@ -44,6 +44,8 @@ from .questions import (
     question_open,
     question_resolve,
     question_unresolve,
+    question_update,
+    questions_close_due,
 )
 from .scores import (
     Leaderboard,
@@ -103,5 +105,7 @@ __all__ = [
     "question_scores_recompute",
     "question_scores_recompute_many",
     "question_unresolve",
+    "question_update",
+    "questions_close_due",
     "site_accuracy",
 ]

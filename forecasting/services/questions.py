@@ -1,4 +1,5 @@
-"""Editorial actions on questions: create, open, close, resolve, annul, un-resolve.
+"""Editorial actions on questions: create, edit, open, close, resolve, annul, un-resolve; and the
+scheduler's automatic close at the close date (``questions_close_due``).
 
 Each locks the question row, checks the actor's permission (``PermissionDenied``) and the
 transition (``ValidationError``), records a ``QuestionEvent``, and after commit schedules
@@ -8,7 +9,9 @@ the Celery tasks that recompute what depends on the resolution.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,6 +24,9 @@ from ..signals import question_status_changed
 from .bayesian import bayes_refit_request
 
 Status = Question.Status
+logger = logging.getLogger(__name__)
+
+AUTOMATIC_CLOSE_NOTE = "Closed automatically at its close date."
 
 
 def _require(actor, permission: str) -> None:
@@ -32,9 +38,17 @@ def _locked(question: Question) -> Question:
     return Question.objects.select_for_update().get(pk=question.pk)
 
 
-def _record(question: Question, *, actor, action: str, from_status: str, note: str = "") -> None:
+def _record(
+    question: Question, *, actor, action: str, from_status: str, note: str = "", automatic: bool = False
+) -> None:
     QuestionEvent.objects.create(
-        question=question, actor=actor, action=action, from_status=from_status, to_status=question.status, note=note
+        question=question,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=question.status,
+        note=note,
+        automatic=automatic,
     )
 
 
@@ -53,6 +67,61 @@ def _schedule_scoring(question: Question, *, reason: str) -> None:
         bayes_refit_request(reason=f"question {question.pk} {reason}")
 
 
+# --- validation shared by create and update: each returns {field: message} for what is wrong -------------
+
+
+def _labels(options: Sequence[str]) -> list[str]:
+    return [label.strip() for label in options if label.strip()]
+
+
+def _title_errors(article: Article, title: str, *, exclude_pk: int | None = None) -> dict[str, str]:
+    title_max = Question._meta.get_field("title").max_length
+    if not title:
+        return {"title": "A question needs a title."}
+    if len(title) > title_max:
+        return {"title": f"A title has at most {title_max} characters."}
+    if Question.objects.filter(article=article, title=title).exclude(pk=exclude_pk).exists():
+        return {"title": "This article already has a question with this title."}
+    return {}
+
+
+def _criteria_errors(resolution_criteria: str) -> dict[str, str]:
+    return {} if resolution_criteria.strip() else {"resolution_criteria": "Write how the question resolves."}
+
+
+def _dates_errors(opens_at: dt.datetime, closes_at: dt.datetime) -> dict[str, str]:
+    return {"closes_at": "The close date must be after the open date."} if closes_at <= opens_at else {}
+
+
+def _type_errors(question_type: str, labels: list[str]) -> dict[str, str]:
+    label_max = QuestionOption._meta.get_field("label").max_length
+    if question_type == Question.Type.MULTIPLE_CHOICE:
+        if len(labels) < 2:
+            return {"options": "A multiple-choice question needs at least two options."}
+        if len(set(labels)) != len(labels):
+            return {"options": "Options must be different from each other."}
+        if any(len(label) > label_max for label in labels):
+            # PostgreSQL would refuse the row (DataError); SQLite would silently keep it.
+            return {"options": f"An option has at most {label_max} characters."}
+        return {}
+    if question_type == Question.Type.BINARY:
+        return {"options": "A yes/no question has no options."} if labels else {}
+    return {"question_type": f"Unknown question type “{question_type}”."}
+
+
+def _paragraph_errors(paragraph: int | None) -> dict[str, str]:
+    if paragraph is not None and not 1 <= paragraph <= 32767:
+        return {"paragraph": "The paragraph is a number from 1 (the first); leave it empty for the end."}
+    return {}
+
+
+def _source_errors(resolution_source: str) -> dict[str, str]:
+    source_max = Question._meta.get_field("resolution_source").max_length
+    if len(resolution_source) > source_max:
+        return {"resolution_source": f"The resolution source has at most {source_max} characters."}
+    return {}
+
+
 @transaction.atomic
 def question_create(
     *,
@@ -66,40 +135,23 @@ def question_create(
     options: Sequence[str] = (),
     note: str = "",
     paragraph: int | None = None,
+    fine_print: str = "",
+    resolution_source: str = "",
 ) -> Question:
     """Create a draft question (with its options when multiple choice); ``paragraph`` places its card
     in the article (after that paragraph, 1 = the first; ``None``: after the text)."""
     _require(actor, "forecasting.add_question")
-    errors: dict[str, str] = {}
     title = title.strip()
-    title_max = Question._meta.get_field("title").max_length
-    if not title:
-        errors["title"] = "A question needs a title."
-    elif len(title) > title_max:
-        errors["title"] = f"A title has at most {title_max} characters."
-    elif Question.objects.filter(article=article, title=title).exists():
-        errors["title"] = "This article already has a question with this title."
-    if not resolution_criteria.strip():
-        errors["resolution_criteria"] = "Write how the question resolves."
-    if closes_at <= opens_at:
-        errors["closes_at"] = "The close date must be after the open date."
-    labels = [label.strip() for label in options if label.strip()]
-    label_max = QuestionOption._meta.get_field("label").max_length
-    if question_type == Question.Type.MULTIPLE_CHOICE:
-        if len(labels) < 2:
-            errors["options"] = "A multiple-choice question needs at least two options."
-        elif len(set(labels)) != len(labels):
-            errors["options"] = "Options must be different from each other."
-        elif any(len(label) > label_max for label in labels):
-            # PostgreSQL would refuse the row (DataError); SQLite would silently keep it.
-            errors["options"] = f"An option has at most {label_max} characters."
-    elif question_type == Question.Type.BINARY:
-        if labels:
-            errors["options"] = "A yes/no question has no options."
-    else:
-        errors["question_type"] = f"Unknown question type “{question_type}”."
-    if paragraph is not None and not 1 <= paragraph <= 32767:
-        errors["paragraph"] = "The paragraph is a number from 1 (the first); leave it empty for the end."
+    resolution_source = resolution_source.strip()
+    labels = _labels(options)
+    errors = {
+        **_title_errors(article, title),
+        **_criteria_errors(resolution_criteria),
+        **_dates_errors(opens_at, closes_at),
+        **_type_errors(question_type, labels),
+        **_paragraph_errors(paragraph),
+        **_source_errors(resolution_source),
+    }
     if errors:
         raise ValidationError(errors)
     try:
@@ -109,6 +161,8 @@ def question_create(
                 article=article,
                 title=title,
                 resolution_criteria=resolution_criteria.strip(),
+                fine_print=fine_print.strip(),
+                resolution_source=resolution_source,
                 question_type=question_type,
                 opens_at=opens_at,
                 closes_at=closes_at,
@@ -124,6 +178,102 @@ def question_create(
         QuestionOption(question=question, position=i, label=label) for i, label in enumerate(labels)
     )
     _record(question, actor=actor, action=QuestionEvent.Action.CREATED, from_status="", note=note)
+    return question
+
+
+# What an editor may change, and the words the audit note uses for each field.
+EDITABLE_FIELDS = {
+    "title": "title",
+    "resolution_criteria": "resolution criteria",
+    "fine_print": "fine print",
+    "resolution_source": "resolution source",
+    "paragraph": "paragraph",
+    "opens_at": "open date",
+    "closes_at": "close date",
+    "question_type": "type",
+    "options": "options",
+}
+# Forecasts were made against these: once a question has left draft they stay as they are.
+FIXED_AFTER_DRAFT = {
+    "question_type": "The type cannot change once the question has been opened.",
+    "options": "The options cannot change once the question has been opened.",
+    "opens_at": "The open date cannot change once the question has been opened.",
+}
+
+
+@transaction.atomic
+def question_update(*, question: Question, actor, note: str = "", **fields: Any) -> Question:
+    """Change a question's wording, placement or dates (the ``EDITABLE_FIELDS`` passed; the rest stay).
+
+    A draft may change everything; once opened, the type, options and open date are fixed, and an open
+    question's close date cannot move into the past. Values equal to the current ones are not changes:
+    an edit that changes nothing records nothing. Records an ``edited`` event naming the changed fields.
+    """
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"question_update() cannot change {', '.join(sorted(unknown))}")
+    _require(actor, "forecasting.change_question")
+    question = _locked(question)
+    current_labels = list(question.options.order_by("position").values_list("label", flat=True))
+    current = {name: getattr(question, name) for name in EDITABLE_FIELDS if name != "options"}
+    current["options"] = current_labels
+    new = dict(current)
+    for name, value in fields.items():
+        if name == "options":
+            value = _labels(value)
+        elif isinstance(value, str):
+            value = value.strip()
+        new[name] = value
+    if new["question_type"] == Question.Type.BINARY and "options" not in fields:
+        new["options"] = []  # a draft turned yes/no loses its options
+    changed = [name for name in EDITABLE_FIELDS if new[name] != current[name]]
+
+    errors: dict[str, str] = {}
+    if question.status != Status.DRAFT:
+        errors |= {name: message for name, message in FIXED_AFTER_DRAFT.items() if name in changed}
+    if "title" in changed:
+        errors |= _title_errors(question.article, new["title"], exclude_pk=question.pk)
+    if "resolution_criteria" in changed:
+        errors |= _criteria_errors(new["resolution_criteria"])
+    if {"opens_at", "closes_at"} & set(changed):
+        errors |= _dates_errors(new["opens_at"], new["closes_at"])
+    if "closes_at" in changed and question.status == Status.OPEN and new["closes_at"] <= timezone.now():
+        errors.setdefault("closes_at", "An open question's close date cannot be in the past; close it instead.")
+    if {"question_type", "options"} & set(changed):
+        errors |= {k: v for k, v in _type_errors(new["question_type"], new["options"]).items() if k not in errors}
+    if "paragraph" in changed:
+        errors |= _paragraph_errors(new["paragraph"])
+    if "resolution_source" in changed:
+        errors |= _source_errors(new["resolution_source"])
+    if errors:
+        raise ValidationError(errors)
+    if not changed:
+        return question
+
+    columns = [name for name in changed if name != "options"]
+    for name in columns:
+        setattr(question, name, new[name])
+    try:
+        with transaction.atomic():  # a concurrent edit taking the same title: a field error, as in create
+            question.save(update_fields=[*columns, "updated_at"])
+    except IntegrityError:
+        if Question.objects.filter(article=question.article, title=new["title"]).exclude(pk=question.pk).exists():
+            raise ValidationError({"title": "This article already has a question with this title."}) from None
+        raise
+    if new["options"] != current_labels:
+        # Only a draft gets here (FIXED_AFTER_DRAFT): no forecast or resolution refers to these options yet.
+        question.options.all().delete()
+        QuestionOption.objects.bulk_create(
+            QuestionOption(question=question, position=i, label=label) for i, label in enumerate(new["options"])
+        )
+    summary = "Changed " + ", ".join(EDITABLE_FIELDS[name] for name in changed) + "."
+    _record(
+        question,
+        actor=actor,
+        action=QuestionEvent.Action.EDITED,
+        from_status=question.status,
+        note=f"{summary} {note.strip()}".strip(),
+    )
     return question
 
 
@@ -153,9 +303,54 @@ def question_close(*, question: Question, actor, note: str = "") -> Question:
     question = _locked(question)
     if question.status != Status.OPEN:
         raise ValidationError(f"Only an open question can be closed; this one is {question.status}.")
-    _set_status(question, Status.CLOSED)
-    _record(question, actor=actor, action=QuestionEvent.Action.CLOSED, from_status=Status.OPEN, note=note)
+    _close(question, actor=actor, note=note)
     return question
+
+
+def _close(question: Question, *, actor, note: str, automatic: bool = False) -> None:
+    """The one close transition, an editor's or the scheduler's: the caller holds the row's lock."""
+    _set_status(question, Status.CLOSED)
+    _record(
+        question,
+        actor=actor,
+        action=QuestionEvent.Action.CLOSED,
+        from_status=Status.OPEN,
+        note=note,
+        automatic=automatic,
+    )
+
+
+def questions_close_due(*, now: dt.datetime | None = None) -> list[int]:
+    """Close every open question whose close date has come (the scheduler's beat, every minute).
+
+    Each question closes in its own transaction, under its row lock, re-checked there: a run that
+    overlaps another skips the rows the other holds (``skip_locked``) and finds closed those it already
+    did, and a question an editor re-opened with a later date is not due. So running twice, or late,
+    closes each question once, with one event. Returns the ids closed by this run.
+    """
+    now = now or timezone.now()
+    due = Question.objects.filter(status=Status.OPEN, closes_at__lte=now).order_by("closes_at", "id")
+    closed = []
+    for pk in due.values_list("pk", flat=True):
+        try:
+            if _close_if_due(pk, now):
+                closed.append(pk)
+        except Exception:  # one question failing (its market, say) must not keep the others open
+            logger.exception("Could not close question %s at its close date; the next run retries", pk)
+    return closed
+
+
+@transaction.atomic
+def _close_if_due(pk: int, now: dt.datetime) -> bool:
+    question = (
+        Question.objects.select_for_update(skip_locked=True)
+        .filter(pk=pk, status=Status.OPEN, closes_at__lte=now)
+        .first()
+    )
+    if question is None:
+        return False
+    _close(question, actor=None, note=AUTOMATIC_CLOSE_NOTE, automatic=True)
+    return True
 
 
 def active_resolution(question: Question) -> Resolution | None:
@@ -164,15 +359,20 @@ def active_resolution(question: Question) -> Resolution | None:
 
 @transaction.atomic
 def question_resolve(
-    *, question: Question, actor, outcome: str, option_id: int | None = None, note: str = ""
+    *, question: Question, actor, outcome: str, option_id: int | None = None, note: str = "", source: str = ""
 ) -> Resolution:
     """Resolve an open or closed question: YES/NO, or one option of a multiple-choice question.
+    ``source`` says where the outcome was read (a URL or a citation), shown to readers.
 
     Resolving again with the same outcome returns the existing resolution (a double-submitted
     form is harmless); another outcome is refused until the question is un-resolved.
     """
     _require(actor, "forecasting.resolve_question")
     question = _locked(question)
+    source = source.strip()
+    source_max = Resolution._meta.get_field("source").max_length
+    if len(source) > source_max:
+        raise ValidationError({"source": f"The source has at most {source_max} characters."})
     option = None
     if question.is_binary:
         if outcome not in (Resolution.Outcome.YES, Resolution.Outcome.NO):
@@ -195,10 +395,11 @@ def question_resolve(
 
     from_status = question.status
     resolution = Resolution.objects.create(
-        question=question, outcome=outcome, option=option, note=note, resolved_by=actor
+        question=question, outcome=outcome, option=option, note=note, source=source, resolved_by=actor
     )
     _set_status(question, Status.RESOLVED)
-    _record(question, actor=actor, action=QuestionEvent.Action.RESOLVED, from_status=from_status, note=note)
+    audit_note = " ".join(part for part in (note.strip(), f"Source: {source}" if source else "") if part)
+    _record(question, actor=actor, action=QuestionEvent.Action.RESOLVED, from_status=from_status, note=audit_note)
     _schedule_scoring(question, reason="resolved")
     return resolution
 

@@ -15,6 +15,7 @@ from django.db.models import Avg, Count, Sum
 
 from .. import scoring
 from ..models import Article, Prediction, Question, QuestionEvent, Resolution, Score
+from ..signals import question_scored
 from .questions import active_resolution
 
 SCORE_QUANTUM = Decimal("0.000001")
@@ -131,6 +132,8 @@ def question_scores_recompute(*, question_id: int) -> int:
         unique_fields=["question", "forecaster", "kind", "method"],
         update_fields=["resolution", "prediction", "value", "coverage", "computed_at"],
     )
+    # In the transaction: a receiver's queued work (the notifications) commits with the scores it reads.
+    question_scored.send(sender=Question, question_id=question.pk, resolution_id=resolution.pk if resolution else None)
     return len(rows)
 
 

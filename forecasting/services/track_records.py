@@ -21,7 +21,7 @@ from .. import calibration
 from ..models import Article, Question, Score
 from .accuracy import calibration_events, forecast_scores, resolved_questions
 from .aggregates import HEADLINE_METHOD
-from .profiles import PRIVATE_LABEL
+from .profiles import is_deleted_username, public_label
 
 # --- track record --------------------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ def leaderboard_period(value: str | None) -> str:
 
 @dataclass(frozen=True)
 class BoardRow:
-    label: str  # the username of a public reader (or of the viewer), else PRIVATE_LABEL
+    label: str  # a public reader's (or the viewer's) display name or username, else PRIVATE_LABEL or DELETED_LABEL
     username: str | None  # set only when the row may link to a track record
     is_you: bool
     questions: int
@@ -222,7 +222,12 @@ def public_leaderboard(
         scores = scores.filter(resolution__resolved_at__gte=since)
     peer = Q(kind=Score.Kind.PEER)
     aggregated = (
-        scores.values("forecaster_id", "forecaster__username", "forecaster__forecaster_profile__is_public")
+        scores.values(
+            "forecaster_id",
+            "forecaster__username",
+            "forecaster__forecaster_profile__is_public",
+            "forecaster__forecaster_profile__display_name",
+        )
         .annotate(
             questions=Count("id", filter=peer),
             total=Sum("value", filter=peer),
@@ -237,13 +242,18 @@ def public_leaderboard(
     rows = []
     for row in aggregated:
         is_you = row["forecaster_id"] == viewer_id
-        shown = is_you or bool(row["forecaster__forecaster_profile__is_public"])
+        username = row["forecaster__username"]
+        shown = (is_you or bool(row["forecaster__forecaster_profile__is_public"])) and not is_deleted_username(username)
         rows.append(
             (
                 row["forecaster_id"],
                 BoardRow(
-                    label=row["forecaster__username"] if shown else PRIVATE_LABEL,
-                    username=row["forecaster__username"] if shown else None,
+                    label=public_label(
+                        username=username,
+                        display_name=row["forecaster__forecaster_profile__display_name"] or "",
+                        shown=shown,
+                    ),
+                    username=username if shown else None,
                     is_you=is_you,
                     questions=row["questions"],
                     mean_peer=float(row["mean"]),

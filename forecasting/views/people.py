@@ -15,6 +15,7 @@ from django.views.decorators.http import require_safe
 
 from forecasting import services
 from forecasting.models import Article, Prediction, Question, Score
+from forecasting.services.profiles import DELETED_USERNAME_PREFIX
 from forecasting.services.track_records import PERIOD_LABELS
 
 
@@ -55,7 +56,11 @@ def leaderboard(request: HttpRequest, slug: str | None = None) -> HttpResponse:
 
 @require_safe
 def track_record(request: HttpRequest, username: str) -> HttpResponse:
-    forecaster = get_object_or_404(User, username=username)
+    # A deleted account keeps its row (its scores count) but has no track record page. The profile
+    # comes in the same query: the page is titled with a public reader's display name.
+    forecasters = User.objects.exclude(username__startswith=DELETED_USERNAME_PREFIX)
+    forecasters = forecasters.select_related("forecaster_profile")
+    forecaster = get_object_or_404(forecasters, username=username)
     is_own = request.user.is_authenticated and request.user.pk == forecaster.pk
     context = {"forecaster": forecaster, "is_own": is_own}
     if not services.may_see_track_record(forecaster=forecaster, viewer=request.user):

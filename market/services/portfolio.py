@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from forecasting.models import Question
+from forecasting.services.profiles import DELETED_LABEL, is_deleted_username, public_label
 
 from ..models import Account, Market, Position
 from .trading import market_prices
@@ -70,7 +71,11 @@ def profit_leaderboard(*, limit: int = 50, viewer=None) -> list[dict]:
     viewer always sees their own name. Rows: label, username (None unless shown), is_you, profit, worth.
     """
     accounts = Account.objects.filter(kind=Account.Kind.USER).values_list(
-        "user_id", "balance", "user__username", "user__forecaster_profile__is_public"
+        "user_id",
+        "balance",
+        "user__username",
+        "user__forecaster_profile__is_public",
+        "user__forecaster_profile__display_name",
     )
     debts = dict(Account.objects.filter(kind=Account.Kind.DEBT).values_list("user_id", "balance"))
     held: dict[int, int] = defaultdict(int)
@@ -85,17 +90,23 @@ def profit_leaderboard(*, limit: int = 50, viewer=None) -> list[dict]:
         held[position.user_id] += int(position.shares * prices[market.pk][position.outcome])
     viewer_id = viewer.pk if viewer is not None and viewer.is_authenticated else None
     ranked = []
-    for user_id, balance, username, is_public in accounts:
+    for user_id, balance, username, is_public, display_name in accounts:
         worth = balance + debts.get(user_id, 0) + held[user_id]
-        ranked.append((-(worth - settings.MARKET_STARTING_GRANT), user_id, username, bool(is_public), worth))
+        ranked.append(
+            (-(worth - settings.MARKET_STARTING_GRANT), user_id, username, bool(is_public), display_name or "", worth)
+        )
     # Ties break on the user id, not the name: an order by name would hint at private readers' names.
     ranked.sort()
     rows = []
-    for negative_profit, user_id, username, is_public, worth in ranked[:limit]:
-        shown = is_public or user_id == viewer_id
+    for negative_profit, user_id, username, is_public, display_name, worth in ranked[:limit]:
+        # A deleted account (anonymised, its money kept so the totals stay whole) is never named or linked.
+        shown = (is_public or user_id == viewer_id) and not is_deleted_username(username)
+        label = public_label(username=username, display_name=display_name, shown=True) if shown else PRIVATE_TRADER
+        if is_deleted_username(username):
+            label = DELETED_LABEL
         rows.append(
             {
-                "label": username if shown else PRIVATE_TRADER,
+                "label": label,
                 "username": username if shown else None,
                 "is_you": user_id == viewer_id,
                 "profit": -negative_profit,

@@ -44,6 +44,7 @@ def card(page: Page, title: str):
 def test_a_new_reader_signs_up_and_forecasts_from_the_article(page: Page, article):
     page.goto("/accounts/signup/")
     page.get_by_label("Username").fill("newreader")
+    page.get_by_label("E-mail address").fill("newreader@example.org")
     page.get_by_label(re.compile(r"^Password:?$")).fill("a long and unusual passphrase 42")
     page.get_by_label(re.compile("Password confirmation")).fill("a long and unusual passphrase 42")
     page.get_by_role("button", name=re.compile("Sign up|Create")).click()

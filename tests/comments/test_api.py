@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from accounts.services import account_delete
 from comments import services
 from comments.models import Comment
 from forecasting import services as forecasting_services
@@ -111,3 +112,12 @@ def test_a_private_readers_comment_shows_no_forecast_except_to_themselves(api, r
     assert thread["author"] == "alice" and thread["forecast"] is None
     (own,) = reader_api.get(url(question)).json()["results"]
     assert Decimal(own["forecast"]["probability"]) == Decimal("0.62")
+
+
+def test_a_deleted_authors_comments_stay_without_their_name(api, question, bob):
+    bob.set_password("a long pass phrase")
+    bob.save()
+    services.comment_create(question=question, author=bob, body="Still worth reading")
+    account_delete(user=bob, password="a long pass phrase")
+    (thread,) = api.get(url(question)).json()["results"]
+    assert thread["author"] == "[deleted reader]" and thread["body"] == "Still worth reading"

@@ -344,7 +344,7 @@ def test_resolving_through_the_editor_page_refits_and_the_open_questions_show_th
     client = Client()
     client.force_login(editor)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("question_resolve", args=[resolved.pk]), {"outcome": "yes"})
+        response = client.post(reverse("question_resolve", args=[resolved.pk]), {"outcome": "yes", "source": "AP"})
     assert response.status_code == 302
     run = ModelRun.objects.get()
     assert run.status == ModelRun.Status.SUCCEEDED and run.reason == f"question {resolved.pk} resolved"

@@ -92,7 +92,7 @@ def test_resolving_during_a_broker_outage_succeeds_and_the_flush_scores_once_the
         web = Client()
         settings.AXES_ENABLED = False  # force_login's bare request has no client address to record
         web.force_login(editor)
-        response = web.post(reverse("question_resolve", args=[question.pk]), {"outcome": "yes"})
+        response = web.post(reverse("question_resolve", args=[question.pk]), {"outcome": "yes", "source": "AP"})
         assert response.status_code == 302
 
     # The resolution and the payout are committed; the publish was tried and failed.
@@ -162,8 +162,12 @@ def test_the_task_waits_for_the_commit_and_is_marked_sent(question, editor, djan
     assert not Score.objects.exists()
     for callback in callbacks:
         callback()
-    assert not unsent().exists() and Score.objects.filter(question=question).exists()
-    assert set(OutboxTask.objects.values_list("attempts", flat=True)) == {1}
+    # (scoring queued the resolution's notifications in turn: a callback this test does not run)
+    assert not unsent(SCORE).exists() and not unsent(REFIT_AGGREGATORS).exists()
+    assert Score.objects.filter(question=question).exists()
+    assert set(
+        OutboxTask.objects.filter(task_name__in=[SCORE, REFIT_AGGREGATORS]).values_list("attempts", flat=True)
+    ) == {1}
 
 
 @pytest.mark.django_db

@@ -120,9 +120,18 @@ def test_multiple_choice_forecast_through_the_form(reader_client, reader):
     assert Prediction.objects.get().option_probabilities == ["0.655", "0.345"]
 
 
-@pytest.mark.parametrize("action", ["close", "annul", "open", "unresolve"])
-def test_editor_actions_are_forbidden_to_readers(reader_client, question, action):
-    response = reader_client.post(reverse("question_action", args=[question.pk, action]))
+@pytest.mark.parametrize(
+    ("route", "args"),
+    [
+        ("question_action", ["close"]),
+        ("question_action", ["open"]),
+        ("editor_question_annul", []),
+        ("editor_question_unresolve", []),
+    ],
+)
+def test_editor_actions_are_forbidden_to_readers(reader_client, question, route, args):
+    data = {"reason": "because", "confirm": "on"}
+    response = reader_client.post(reverse(route, args=[question.pk, *args]), data)
     assert response.status_code == 403
     question.refresh_from_db()
     assert question.status == Question.Status.OPEN
@@ -145,7 +154,9 @@ def test_editor_resolves_and_reader_sees_score(
     reader_client.post(reverse("forecast_submit", args=[question.pk]), {"probability": "80"})
     with django_capture_on_commit_callbacks(execute=True):
         response = editor_client.post(
-            reverse("question_resolve", args=[question.pk]), {"outcome": "yes", "note": "AP"}, follow=True
+            reverse("question_resolve", args=[question.pk]),
+            {"outcome": "yes", "source": "https://apnews.example/talks", "note": "AP"},
+            follow=True,
         )
     assert "Resolved." in response.content.decode()
     assert Score.objects.filter(forecaster=reader, method="spot").count() == 4
@@ -155,8 +166,8 @@ def test_editor_resolves_and_reader_sees_score(
 
 
 def test_second_resolution_with_other_outcome_shows_error(editor_client, question):
-    editor_client.post(reverse("question_resolve", args=[question.pk]), {"outcome": "yes"})
-    response = editor_client.post(reverse("question_resolve", args=[question.pk]), {"outcome": "no"})
+    editor_client.post(reverse("question_resolve", args=[question.pk]), {"outcome": "yes", "source": "AP"})
+    response = editor_client.post(reverse("question_resolve", args=[question.pk]), {"outcome": "no", "source": "AP"})
     assert response.status_code == 400
     assert "already resolved" in response.content.decode()
     assert question.resolutions.get().outcome == "yes"
@@ -237,7 +248,9 @@ def test_editor_resolves_a_multiple_choice_question_to_an_option(
     services.prediction_create(question=question, forecaster=reader, option_probabilities=["0.2", "0.5", "0.3"])
     geneva = question.options.get(label="Geneva")
     with django_capture_on_commit_callbacks(execute=True):
-        response = editor_client.post(reverse("question_resolve", args=[question.pk]), {"outcome": str(geneva.pk)})
+        response = editor_client.post(
+            reverse("question_resolve", args=[question.pk]), {"outcome": str(geneva.pk), "source": "Reuters"}
+        )
     assert response.status_code == 302
     resolution = question.resolutions.get()
     assert (resolution.outcome, resolution.option) == ("option", geneva)
@@ -250,7 +263,9 @@ def test_editor_resolves_a_multiple_choice_question_to_an_option(
 def test_resolve_form_rejects_an_option_of_another_question(editor_client):
     question = multiple_choice_question(labels=("A", "B"))
     stranger = multiple_choice_question(labels=("C", "D")).options.first()
-    response = editor_client.post(reverse("question_resolve", args=[question.pk]), {"outcome": str(stranger.pk)})
+    response = editor_client.post(
+        reverse("question_resolve", args=[question.pk]), {"outcome": str(stranger.pk), "source": "Reuters"}
+    )
     assert response.status_code == 400
     assert not question.resolutions.exists()
 
