@@ -40,7 +40,7 @@ PARTNER_PAGE = """<!doctype html>
 
 class QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:
-        pass
+        """Keep the partner site's request log out of the test output."""
 
 
 @pytest.fixture

@@ -150,6 +150,7 @@ def test_one_smtp_connection_per_batch(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
+# Runs in CI (PostgreSQL); SQLite, the local default, has no row locks to race on.
 @pytest.mark.skipif(not connection.features.has_select_for_update_skip_locked, reason="needs row locks (PostgreSQL)")
 def test_two_senders_never_claim_the_same_row():
     rows = list(pending(UserFactory.create_batch(4)))
