@@ -12,7 +12,8 @@ Modules, each importing only those above it:
 - ``kernel_op``: the kernel as a pytensor Op, and the check that it equals ``graph``;
 - ``map_fit``: the point estimate (L-BFGS) and its warm-up;
 - ``nuts_model``, ``diagnostics``, ``sampling``: the full posterior with NUTS, and its warm-up;
-- ``fitting``: ``fit(data, method=...)`` and the walk-forward evaluation's learner.
+- ``fitting``: ``fit(data, method=...)`` and the walk-forward evaluation's learner;
+- ``stacking``: the shown aggregate, the model stacked with the log-odds mean by learnt trust.
 
 Callers use the names below (``from forecasting import bayes``; ``bayes.fit(...)``); the NUTS warm-up
 is ``bayes.sampling.warm_up``.
@@ -38,6 +39,7 @@ from .model import (
     warm_up_data,
 )
 from .sampling import fit_nuts
+from .stacking import StackWeights, fit_stack
 
 __all__ = [
     "CLIP",
@@ -50,6 +52,7 @@ __all__ = [
     "OUTPUT_CLIP",
     "BayesFit",
     "ForecastData",
+    "StackWeights",
     "aggregate_history",
     "data_from_histories",
     "default_population",
@@ -57,6 +60,7 @@ __all__ = [
     "fit_for_evaluation",
     "fit_map",
     "fit_nuts",
+    "fit_stack",
     "forecaster_records",
     "laplace_sds",
     "loading",

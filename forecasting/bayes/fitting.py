@@ -64,8 +64,10 @@ def _rows(history) -> dict[str, np.ndarray]:
     return {
         "keys": keys,
         "p": np.asarray(history.probabilities, dtype=float)[:, 1],
-        "t": np.maximum(history.resolved_at - np.asarray(history.made_at, dtype=float), 0.0),
-        "life": max(history.resolved_at - float(log.made_at[0]), 0.0) if len(log.made_at) else 0.0,
+        # The clock is the close date (``clock_at``), as the product reads an open question: never
+        # the resolution date, which nobody knows in advance (causal evaluation).
+        "t": np.maximum(history.clock_at - np.asarray(history.made_at, dtype=float), 0.0),
+        "life": max(history.clock_at - float(log.made_at[0]), 0.0) if len(log.made_at) else 0.0,
         "opener": np.array([first_key is not None and k == first_key for k in keys], dtype=bool),
         "revisions": np.array([counts[str(k)] - 1 for k in keys], dtype=float),
     }

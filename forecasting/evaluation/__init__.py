@@ -72,17 +72,21 @@ from .data import (
     build_histories,
     clean_forecasts,
     load_forecasts,
+    questions_without_close,
     read_csv,
 )
 from .learners import (
     AGGREGATE_HOOK,
     HOOK_ONLY_METHODS,
     LEARNERS,
+    STACKED,
     Learner,
+    Stacked,
     fit_extremized_logodds,
     fit_skill_weighted_logodds,
 )
 from .protocol import (
+    CAUSAL_RULE,
     DEFAULT_MIN_FORECASTERS,
     DEFAULT_REFIT_EVERY_DAYS,
     ECE_BINS,
@@ -90,13 +94,15 @@ from .protocol import (
     MIN_TRAINING_FORECASTERS,
     aggregate,
     evaluate,
+    fit_index,
+    refit_times,
     resolve_methods,
-    time_averaged_brier,
 )
 from .report import format_table
 
 __all__ = [
     "AGGREGATE_HOOK",
+    "CAUSAL_RULE",
     "DEFAULT_MIN_FORECASTERS",
     "DEFAULT_REFIT_EVERY_DAYS",
     "DROP_REASONS",
@@ -106,19 +112,23 @@ __all__ = [
     "LOG_CLIP",
     "MIN_TRAINING_FORECASTERS",
     "REQUIRED_COLUMNS",
+    "STACKED",
     "ForecastLog",
     "Learner",
     "MissingColumnsError",
     "QuestionHistory",
+    "Stacked",
     "aggregate",
     "build_histories",
     "clean_forecasts",
     "evaluate",
     "fit_extremized_logodds",
+    "fit_index",
     "fit_skill_weighted_logodds",
     "format_table",
     "load_forecasts",
+    "questions_without_close",
     "read_csv",
+    "refit_times",
     "resolve_methods",
-    "time_averaged_brier",
 ]

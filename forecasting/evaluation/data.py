@@ -5,6 +5,7 @@ question as the evaluation sees it (``QuestionHistory``). The format and the cle
 from __future__ import annotations
 
 import gzip
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,14 +17,19 @@ import pandas as pd
 from forecasting import aggregation
 
 REQUIRED_COLUMNS = ("question_id", "forecaster_id", "made_at", "probability", "outcome", "resolved_at")
+CLOSE_COLUMN = "closes_at"  # optional: without it (or where implausible) a question's close is unknown
 DROP_REASONS = (
     "unparsable_date",
     "bad_probability",
     "bad_outcome",
     "made_after_resolution",
+    "made_after_close",
     "inconsistent_question",
 )
 SECONDS_PER_DAY = 86400.0
+# A close date more than this after a question's first forecast is a typo (PredictionBook has years
+# 3008 and 0139), not a deadline anyone forecast against.
+MAX_PLAUSIBLE_LIFE_DAYS = 50 * 365.25
 
 
 class MissingColumnsError(ValueError):
@@ -49,7 +55,7 @@ class QuestionHistory:
 
     ``forecaster_ids``, ``made_at`` and ``probabilities`` describe each forecaster's latest
     forecast, rows ordered oldest to newest; ``all_forecasts`` holds every kept forecast.
-    Times are epoch seconds (UTC) as floats.
+    Times are epoch seconds (UTC) as floats; ``closes_at`` is NaN when the close is unknown.
     """
 
     question_id: str
@@ -59,10 +65,28 @@ class QuestionHistory:
     all_forecasts: ForecastLog
     resolved_at: float
     outcome_index: int
+    closes_at: float = math.nan
 
     @property
     def n_forecasters(self) -> int:
         return len(self.forecaster_ids)
+
+    @property
+    def clock_at(self) -> float:
+        """The time the question's lead times run to, as a reader saw it while it was open: its
+        close date; when that is unknown, its newest forecast so far (never the resolution date)."""
+        if math.isfinite(self.closes_at):
+            return self.closes_at
+        made = self.all_forecasts.made_at
+        return float(made[-1]) if len(made) else self.resolved_at
+
+    @property
+    def ends_at(self) -> float:
+        """The end of the question's forecasting life: its close, or its resolution if that came first
+        (or if the close is unknown). Its final aggregate is the one standing at this instant."""
+        if math.isfinite(self.closes_at):
+            return min(self.closes_at, self.resolved_at)
+        return self.resolved_at
 
     @cached_property
     def mean_log_probabilities(self) -> np.ndarray:
@@ -81,6 +105,7 @@ class QuestionHistory:
             all_forecasts=ForecastLog(log.forecaster_ids[:count], log.made_at[:count], log.probabilities[:count]),
             resolved_at=self.resolved_at,
             outcome_index=self.outcome_index,
+            closes_at=self.closes_at,
         )
 
 
@@ -108,16 +133,37 @@ def _parse_dates(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
 
 
+def _plausible_closes(question_id: pd.Series, made_at: pd.Series, closes_at: pd.Series, valid: pd.Series) -> pd.Series:
+    """Each row's question close, NaT where it is unknown: unparsable, disagreeing between the
+    question's rows, before its first forecast or more than ``MAX_PLAUSIBLE_LIFE_DAYS`` after it."""
+    frame = pd.DataFrame({"q": question_id, "made": made_at, "close": closes_at})[valid.to_numpy()]
+    grouped = frame.groupby("q", sort=False)
+    first = grouped["made"].min()
+    close = grouped["close"].first()
+    agreed = grouped["close"].nunique(dropna=False) == 1
+    life = close - first
+    plausible = agreed & (life >= pd.Timedelta(0)) & (life <= pd.Timedelta(days=MAX_PLAUSIBLE_LIFE_DAYS))
+    per_question = close.where(plausible)
+    return question_id.map(per_question).astype(made_at.dtype)
+
+
 def clean_forecasts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """Typed, valid rows (file order kept) and the number of rows dropped per reason.
 
-    Idempotent. Raises ``MissingColumnsError`` when a required column is absent.
+    Idempotent. Raises ``MissingColumnsError`` when a required column is absent. The optional
+    ``closes_at`` column gives each question's close (NaT where unknown, see ``_plausible_closes``);
+    forecasts made after a known close are dropped, as the product accepts none.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise MissingColumnsError(missing)
+    question_id = frame["question_id"].astype(str)
     made_at = _parse_dates(frame["made_at"])
     resolved_at = _parse_dates(frame["resolved_at"])
+    if CLOSE_COLUMN in frame.columns:
+        closes_at = _parse_dates(frame[CLOSE_COLUMN])
+    else:
+        closes_at = pd.Series(pd.NaT, index=frame.index, dtype=made_at.dtype)
     probability = pd.to_numeric(frame["probability"], errors="coerce").astype(float)
     outcome = pd.to_numeric(frame["outcome"], errors="coerce").astype(float)
 
@@ -126,16 +172,19 @@ def clean_forecasts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     bad_outcome = ~bad_date & ~bad_probability & ~outcome.isin([0.0, 1.0])
     valid = ~(bad_date | bad_probability | bad_outcome)
     late = valid & (made_at > resolved_at)
-    keep = valid & ~late
+    closes_at = _plausible_closes(question_id, made_at, closes_at, valid & ~late)
+    after_close = valid & ~late & closes_at.notna() & (made_at > closes_at)
+    keep = valid & ~late & ~after_close
 
     clean = pd.DataFrame(
         {
-            "question_id": frame["question_id"].astype(str),
+            "question_id": question_id,
             "forecaster_id": frame["forecaster_id"].astype(str),
             "made_at": made_at,
             "probability": probability,
             "outcome": outcome.fillna(-1).astype(int),
             "resolved_at": resolved_at,
+            "closes_at": closes_at,
         }
     )[keep.to_numpy()]
     grouped = clean.groupby("question_id", sort=False)
@@ -147,9 +196,17 @@ def clean_forecasts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
         "bad_probability": int(bad_probability.sum()),
         "bad_outcome": int(bad_outcome.sum()),
         "made_after_resolution": int(late.sum()),
+        "made_after_close": int(after_close.sum()),
         "inconsistent_question": int(inconsistent.sum()),
     }
     return clean, dropped
+
+
+def questions_without_close(frame: pd.DataFrame) -> int:
+    """How many questions of a cleaned frame have no plausible close (their clock is their newest forecast)."""
+    if frame.empty:
+        return 0
+    return int(frame.groupby("question_id", sort=False)["closes_at"].first().isna().sum())
 
 
 def load_forecasts(path: str | Path) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -186,6 +243,7 @@ def build_histories(frame: pd.DataFrame) -> list[QuestionHistory]:
     yes = frame["probability"].to_numpy(dtype=float)[order]
     probabilities = np.column_stack([1.0 - yes, yes])
     resolved = _epoch_seconds(frame["resolved_at"])[order]
+    closes = _epoch_seconds(frame["closes_at"])[order] if "closes_at" in frame.columns else np.full(len(order), np.nan)
     outcomes = frame["outcome"].to_numpy(dtype=int)[order]
 
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
@@ -203,6 +261,7 @@ def build_histories(frame: pd.DataFrame) -> list[QuestionHistory]:
                 all_forecasts=log,
                 resolved_at=float(resolved[start]),
                 outcome_index=int(outcomes[start]),
+                closes_at=float(closes[start]),
             )
         )
     # Histories come out in question-code order (first appearance); a stable sort keeps it on ties.

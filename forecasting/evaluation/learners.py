@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,7 +19,8 @@ from .data import SECONDS_PER_DAY, QuestionHistory
 from .skill_weighted import TrackRecords, Weighting, combine, fit_weighting
 
 AGGREGATE_HOOK = "__aggregate__"
-HOOK_ONLY_METHODS = ("skill_weighted_logodds", "bayes")  # run only through their hooks
+# Run only through their hooks (``bayes_model`` is the model alone; ``bayes`` the stack shown to readers).
+HOOK_ONLY_METHODS = ("skill_weighted_logodds", "bayes_model", "bayes")
 
 
 Learner = Callable[[list[QuestionHistory]], dict]
@@ -39,7 +41,7 @@ def _weighting_rows(history: QuestionHistory, records: TrackRecords) -> dict[str
     return {
         "p": history.probabilities[:, 1],
         "age_days": (made.max() - made) / SECONDS_PER_DAY if len(made) else made,
-        "days_to_resolution": (history.resolved_at - made) / SECONDS_PER_DAY,
+        "days_to_resolution": np.maximum(history.clock_at - made, 0.0) / SECONDS_PER_DAY,
         "brier": records.brier(history.forecaster_ids),
     }
 
@@ -75,6 +77,31 @@ def fit_skill_weighted_logodds(training: list[QuestionHistory]) -> dict:
 
 LEARNERS: dict[str, Learner] = {
     "extremized_logodds": fit_extremized_logodds,
-    "bayes": bayes.fit_for_evaluation,
+    "bayes_model": bayes.fit_for_evaluation,
     "skill_weighted_logodds": fit_skill_weighted_logodds,
+}
+
+
+@dataclass(frozen=True)
+class Stacked:
+    """A method that combines other methods' aggregates with weights learnt from their out-of-sample
+    record: ``fit(p, outcomes) -> parameters`` on the inputs' final P(YES) of earlier questions (n, k),
+    ``combine(p_inputs, parameters) -> P(YES)``."""
+
+    inputs: tuple[str, ...]
+    fit: Callable[[np.ndarray, np.ndarray], dict]
+    combine: Callable[[np.ndarray, dict], float]
+
+
+def _fit_bayes_stack(p: np.ndarray, outcomes: np.ndarray) -> dict:
+    return {"stack": bayes.fit_stack(p, outcomes)}
+
+
+def _combine_bayes_stack(p: np.ndarray, parameters: dict) -> float:
+    return parameters["stack"].combine(p)
+
+
+# ``bayes`` is what readers see: the model stacked with the log-odds mean (``bayes.stacking``).
+STACKED: dict[str, Stacked] = {
+    "bayes": Stacked(inputs=("bayes_model", "logodds_mean"), fit=_fit_bayes_stack, combine=_combine_bayes_stack),
 }

@@ -13,12 +13,14 @@ def format_table(result: dict) -> str:
     )
     columns = ["brier", "log", "ece"]
     if any("brier_time_averaged" in scores for _, scores in rows):
-        columns.append("brier_time_averaged")
+        columns += ["brier_time_averaged", "log_time_averaged"]
     width = max([len("method"), *(len(name) for name, _ in rows)])
     widths = [max(len(c), 8) for c in columns]
     lines = ["  ".join(["method".ljust(width), *(c.rjust(w) for c, w in zip(columns, widths, strict=True))])]
     for name, scores in rows:
         cells = [f"{scores[c]:.4f}".rjust(w) for c, w in zip(columns, widths, strict=True)]
         lines.append("  ".join([name.ljust(width), *cells]))
+    if result.get("causal"):
+        lines.append(f"causal walk-forward, {result.get('refits', 0)} refits: {result['causal_rule']}")
     lines.append(f"questions: {result['questions']}")
     return "\n".join(lines)

@@ -1,7 +1,9 @@
-"""Walk-forward benchmark of the aggregation methods on a flat CSV of resolved forecasts.
+"""Causal walk-forward benchmark of the aggregation methods on a flat CSV of resolved forecasts.
 
 The protocol lives in ``forecasting.evaluation`` (see its docstring). Stdout holds the result
-only (a table, or with ``--json`` exactly one JSON object); drop counts and progress go to stderr.
+only (a table, or with ``--json`` exactly one JSON object); drop counts and progress go to stderr
+(progress only without ``--json``). ``--plots DIR`` writes a calibration diagram and the Brier score
+over time.
 """
 
 from __future__ import annotations
@@ -35,6 +37,29 @@ def _plain(text: str) -> str:
     return text
 
 
+class _ProgressLine:
+    """Progress on stderr: rewritten in place on a terminal, a line per tenth elsewhere (logs)."""
+
+    def __init__(self, stream, started: float):
+        self.stream = stream
+        self.started = started
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        step = percent if self.tty else percent // 10 * 10
+        if step == self.shown:
+            return
+        self.shown = step
+        text = f"evaluating: {percent:3d}% (fit {done} of {total}, {time.monotonic() - self.started:.0f}s)"
+        if self.tty:
+            self.stream.write("\r" + text + ("\n" if done >= total else ""), ending="")
+            self.stream.flush()
+        else:
+            self.stream.write(text)
+
+
 class Command(BaseCommand):
     help = "Score every aggregation method walk-forward on a CSV of resolved forecasts (optionally gzipped)."
 
@@ -54,13 +79,15 @@ class Command(BaseCommand):
             type=float,
             default=evaluation.DEFAULT_REFIT_EVERY_DAYS,
             metavar="DAYS",
-            help="refit learnt parameters at most every DAYS days of resolutions (default %(default)s)",
+            help="refit learnt parameters at most every DAYS days of resolutions "
+            "(default %(default)s: after every resolution, as the product does)",
         )
         parser.add_argument(
             "--time-averaged",
             action="store_true",
-            help="also report the Brier score averaged over each question's life",
+            help="also report the Brier and log scores averaged over each question's life",
         )
+        parser.add_argument("--plots", metavar="DIR", help="write calibration.png and brier_over_time.png into DIR")
         parser.add_argument("--methods", help="comma-separated subset of the methods (default: all, bayes included)")
         parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
@@ -88,6 +115,12 @@ class Command(BaseCommand):
             f"{len(frame)} forecasts kept, {dropped_total} dropped" + (f" ({details})" if details else ""),
             style_func=_plain,
         )
+        unknown_close = evaluation.questions_without_close(frame)
+        if unknown_close:
+            self.stderr.write(
+                f"{unknown_close} question(s) without a plausible close date: their clock is their newest forecast",
+                style_func=_plain,
+            )
 
         result = evaluation.evaluate(
             frame,
@@ -96,7 +129,18 @@ class Command(BaseCommand):
             refit_every_days=options["refit_every"],
             methods=methods,
             time_averaged=options["time_averaged"],
+            progress=None if options["json"] else _ProgressLine(self.stderr, started),
+            keep_predictions=bool(options["plots"]),
         )
+        if options["plots"]:
+            from forecasting.evaluation import plots  # matplotlib is only loaded when pictures are asked for
+
+            try:
+                written = plots.write_plots(result, options["plots"])
+            except OSError as error:
+                raise CommandError(f"cannot write the plots: {error}") from error
+            self.stderr.write("plots: " + ", ".join(str(p) for p in written), style_func=_plain)
+            del result["predictions"]
         self.stderr.write(
             f"scored {result['questions']} questions in {time.monotonic() - started:.1f}s", style_func=_plain
         )

@@ -67,6 +67,7 @@ def test_invalid_rows_are_dropped_and_counted(tmp_path):
         "bad_probability": 3,
         "bad_outcome": 2,
         "made_after_resolution": 0,
+        "made_after_close": 0,
         "inconsistent_question": 0,
     }
     assert sorted(frame["forecaster_id"]) == ["u0", "u1", "u2"]
@@ -158,15 +159,20 @@ def test_learners_only_see_questions_resolved_strictly_earlier(tmp_path, monkeyp
     monkeypatch.setitem(evaluation.LEARNERS, "median", spy)
     result = evaluate_rows(tmp_path, rows, min_forecasters=3, refit_every_days=30, methods=["median"])
     assert result["questions"] == 8
-    assert [q for q, _, _ in scored] == [f"q{i}" for i in range(8)]
+    assert sorted(q for q, _, _ in scored) == [f"q{i}" for i in range(8)]
     assert all(latest < resolved for _, resolved, latest in scored)
-    # refits at days 5 (q0), 60 (q5) and 200 (q7); q1..q4 and q6 reuse the previous fit
-    assert fits == [["pair"], ["pair", "q0", "q1", "q2", "q3", "q4"], ["pair"] + [f"q{i}" for i in range(7)]]
+    # the defaults, then refits after days 4 (pair), 60 (q5) and 200 (q7): each question uses the
+    # last fit made strictly before its end (q7's end is day 200 itself: the fit of day 60)
+    assert fits == [[], ["pair"], ["pair"] + [f"q{i}" for i in range(6)]]
+    assert result["refits"] == 3
 
     fits.clear()
-    evaluate_rows(tmp_path, rows, min_forecasters=3, refit_every_days=0, methods=["median"])
-    assert len(fits) == 8
-    assert fits[1] == ["pair"]  # q1 resolved at the same time as q0: q0 is not known yet
+    result = evaluate_rows(tmp_path, rows, min_forecasters=3, refit_every_days=0, methods=["median"])
+    # a fit after every distinct resolution time up to the last one a question needs (day 61)
+    assert fits[1:] == [["pair"], ["pair", "q0", "q1"], ["pair", *[f"q{i}" for i in range(4)]]] + [
+        ["pair", *[f"q{i}" for i in range(n)]] for n in (5, 6, 7)
+    ]
+    assert result["refits"] == 7
 
 
 def test_extremizing_factor_is_fit_on_earlier_questions_only(tmp_path):
@@ -193,9 +199,9 @@ def test_extremizing_factor_is_fit_on_earlier_questions_only(tmp_path):
 def test_one_question_median_scores_by_hand(tmp_path):
     rows = simple_question("q", 1, 10, [0.2, 0.6, 0.7])
     result = evaluate_rows(tmp_path, rows, min_forecasters=3, methods=["median"])
-    assert result == {
-        "questions": 1,
-        "methods": {"median": {"brier": pytest.approx(0.16), "log": pytest.approx(math.log(0.6)), "ece": 0.4}},
+    assert result["questions"] == 1
+    assert result["methods"] == {
+        "median": {"brier": pytest.approx(0.16), "log": pytest.approx(math.log(0.6)), "ece": 0.4}
     }
 
 
@@ -213,11 +219,10 @@ def test_time_averaged_brier_by_hand(tmp_path):
     expected = (1 * 0.8**2 + 2 * 0.6**2 + 1 * 0.3**2) / 4
     assert result["methods"]["mean"]["brier_time_averaged"] == pytest.approx(expected)
     assert result["methods"]["mean"]["brier"] == pytest.approx(0.3**2)
-    assert evaluate_rows(tmp_path, rows, min_forecasters=2, methods=["mean"]) == {
-        "questions": 1,
-        "methods": {
-            "mean": {"brier": pytest.approx(0.09), "log": pytest.approx(math.log(0.7)), "ece": pytest.approx(0.3)}
-        },
+    expected_log = (1 * math.log(0.2) + 2 * math.log(0.4) + 1 * math.log(0.7)) / 4
+    assert result["methods"]["mean"]["log_time_averaged"] == pytest.approx(expected_log)
+    assert evaluate_rows(tmp_path, rows, min_forecasters=2, methods=["mean"])["methods"] == {
+        "mean": {"brier": pytest.approx(0.09), "log": pytest.approx(math.log(0.7)), "ece": pytest.approx(0.3)}
     }
 
 
@@ -269,7 +274,8 @@ def test_command_json_output_shape(tmp_path):
     path = write_csv(tmp_path / "f.csv.gz", rows, compress=True)
     out, err = run_command(path, "--json")
     result = json.loads(out)
-    assert set(result) == {"questions", "methods"}
+    assert set(result) == {"questions", "causal", "causal_rule", "refits", "methods"}
+    assert result["causal"] is True
     assert result["questions"] == 2
     assert list(result["methods"]) == [*aggregation.AGGREGATORS, *evaluation.HOOK_ONLY_METHODS]
     for scores in result["methods"].values():
@@ -280,7 +286,7 @@ def test_command_json_output_shape(tmp_path):
     out, _ = run_command(path, "--json", "--time-averaged", "--methods", "median,mean")
     result = json.loads(out)
     assert list(result["methods"]) == ["median", "mean"]
-    assert set(result["methods"]["median"]) == {"brier", "log", "ece", "brier_time_averaged"}
+    assert set(result["methods"]["median"]) == {"brier", "log", "ece", "brier_time_averaged", "log_time_averaged"}
 
 
 @pytest.mark.django_db
@@ -293,14 +299,16 @@ def test_command_filters_and_table(tmp_path):
     assert "recency_weighted_median" in out
     out, _ = run_command(path, "--since", "2020-01-20", "--json", "--methods", "median")
     expected = {"brier": pytest.approx(0.09), "log": pytest.approx(math.log(0.7)), "ece": pytest.approx(0.3)}
-    assert json.loads(out) == {"questions": 1, "methods": {"median": expected}}
+    result = json.loads(out)
+    assert (result["questions"], result["methods"]) == (1, {"median": expected})
 
 
 @pytest.mark.django_db
 def test_command_with_no_question_prints_null_scores(tmp_path):
     path = write_csv(tmp_path / "f.csv", simple_question("q", 1, 10, [0.5]))
     out, _ = run_command(path, "--json", "--methods", "mean")
-    assert json.loads(out) == {"questions": 0, "methods": {"mean": {"brier": None, "log": None, "ece": None}}}
+    result = json.loads(out)
+    assert (result["questions"], result["methods"]) == (0, {"mean": {"brier": None, "log": None, "ece": None}})
 
 
 @pytest.mark.django_db
@@ -324,3 +332,14 @@ def test_command_missing_file_and_bad_since(tmp_path):
     path = write_csv(tmp_path / "f.csv", simple_question("q", 1, 10, [0.5] * 5))
     with pytest.raises(CommandError, match="--since"):
         run_command(path, "--since", "last week")
+
+
+def test_calibration_points_by_hand():
+    from forecasting.evaluation.plots import calibration_points
+
+    points = calibration_points(np.array([0.05, 0.15, 0.12, 1.0, 0.95]), np.array([0, 1, 0, 1, 0]), bins=10)
+    assert points == [
+        (pytest.approx(0.05), 0.0, 1),
+        (pytest.approx(0.135), 0.5, 2),
+        (pytest.approx(0.975), 0.5, 2),
+    ]

@@ -1,0 +1,105 @@
+"""How far to trust the model: the shown Bayesian aggregate stacks the model's probability with the
+log-odds mean's, with weights learnt from the record. Pure numpy: no Django import.
+
+    logit P = w_model * logit(p_model) + w_pool * logit(p_pool)
+
+The weights are the posterior mode of a logistic regression (no intercept) of past outcomes on the
+two methods' *out-of-sample* aggregates (each taken when its question closed, with the fit of that
+time), under the prior ``w ~ N((0, 1), PRIOR_SD^2 I)``. With nothing learnt the stack is exactly the
+log-odds mean; it moves towards the model only as far as the model's own record supports, and a
+total weight above 1 extremizes, learnt jointly. Why: with little history the model's fit is mostly
+its prior, and then it pulls a confident crowd towards 50% (docs/bayes.md, "Right from the first
+question").
+
+The prior sd (0.5) lets the total weight reach the extremizing factors reported for crowds of
+forecasters (about 1.2 to 2.5: Baron, Mellers, Tetlock et al. 2014, "Two reasons to make aggregated
+probability forecasts more extreme"; Satopaa et al. 2014) within two sd, and holds the stack near
+the log-odds mean until a few dozen questions have resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import expit, logit
+
+from .model import OUTPUT_CLIP
+
+PRIOR_MEAN = (0.0, 1.0)  # (model, log-odds mean): the log-odds mean until the record says otherwise
+PRIOR_SD = 0.25
+INPUT_CLIP = (0.001, 0.999)
+_MAX_NEWTON_STEPS = 50
+_TOLERANCE = 1e-10
+
+
+@dataclass(frozen=True)
+class StackWeights:
+    """The weights of each input's logit and how many resolved questions they were learnt from."""
+
+    weights: tuple[float, ...] = PRIOR_MEAN
+    n_questions: int = 0
+
+    def combine(self, probabilities: ArrayLike) -> float:
+        """P(YES) of the stack given each input's P(YES), in the order of ``weights``."""
+        x = logit(np.clip(np.asarray(probabilities, dtype=float), *INPUT_CLIP))
+        return float(np.clip(expit(float(np.dot(self.weights, x))), *OUTPUT_CLIP))
+
+    def as_dict(self) -> dict:
+        return {"weights": list(self.weights), "n_questions": self.n_questions}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> StackWeights:
+        """The weights stored by ``as_dict``; the prior's when there are none."""
+        if not data or "weights" not in data:
+            return cls()
+        return cls(weights=tuple(float(w) for w in data["weights"]), n_questions=int(data.get("n_questions", 0)))
+
+
+def _objective(w, x, y, mean, precision):
+    z = x @ w
+    # -log likelihood of a logistic regression, computed stably: log(1 + e^z) - y z
+    nll = float(np.sum(np.logaddexp(0.0, z) - y * z))
+    return nll + 0.5 * float(np.sum(precision * (w - mean) ** 2))
+
+
+def fit_stack(
+    probabilities: ArrayLike,
+    outcomes: ArrayLike,
+    *,
+    prior_mean: Sequence[float] = PRIOR_MEAN,
+    prior_sd: float = PRIOR_SD,
+) -> StackWeights:
+    """The posterior mode of the weights: ``probabilities`` is (n questions, k inputs) of out-of-sample
+    P(YES), ``outcomes`` (n,) 0/1. Newton's method with step halving (the objective is convex)."""
+    mean = np.asarray(prior_mean, dtype=float)
+    x = logit(np.clip(np.asarray(probabilities, dtype=float).reshape(-1, len(mean)), *INPUT_CLIP))
+    y = np.asarray(outcomes, dtype=float)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{x.shape[0]} rows of probabilities but {y.shape[0]} outcomes")
+    if prior_sd <= 0:
+        raise ValueError("prior_sd must be positive")
+    precision = np.full(len(mean), 1.0 / prior_sd**2)
+    w = mean.copy()
+    value = _objective(w, x, y, mean, precision)
+    for _ in range(_MAX_NEWTON_STEPS):
+        p = expit(x @ w)
+        gradient = x.T @ (p - y) + precision * (w - mean)
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(precision)
+        step = np.linalg.solve(hessian, gradient)
+        scale = 1.0
+        candidate = w - step
+        new_value = _objective(candidate, x, y, mean, precision)
+        while new_value > value and scale > 1e-8:
+            scale /= 2
+            candidate = w - scale * step
+            new_value = _objective(candidate, x, y, mean, precision)
+        if new_value > value:
+            break  # no descent left: w is the mode to rounding
+        improvement = value - new_value
+        w, value = candidate, new_value
+        if improvement < _TOLERANCE:
+            break
+    return StackWeights(weights=tuple(float(v) for v in w), n_questions=len(y))
