@@ -35,11 +35,18 @@ _MAX_NEWTON_STEPS = 50
 _TOLERANCE = 1e-10
 
 
+_PRIOR_COVARIANCE = ((PRIOR_SD**2, 0.0), (0.0, PRIOR_SD**2))
+INTERVAL_DRAWS = 512
+_Z90 = 1.6448536269514722  # the standard normal's 95th percentile
+
+
 @dataclass(frozen=True)
 class StackWeights:
-    """The weights of each input's logit and how many resolved questions they were learnt from."""
+    """The weights of each input's logit, their posterior covariance (Laplace) and how many resolved
+    questions they were learnt from."""
 
     weights: tuple[float, ...] = PRIOR_MEAN
+    covariance: tuple[tuple[float, ...], ...] = _PRIOR_COVARIANCE
     n_questions: int = 0
 
     def combine(self, probabilities: ArrayLike) -> float:
@@ -47,15 +54,40 @@ class StackWeights:
         x = logit(np.clip(np.asarray(probabilities, dtype=float), *INPUT_CLIP))
         return float(np.clip(expit(float(np.dot(self.weights, x))), *OUTPUT_CLIP))
 
+    def interval(self, model: tuple[float, float, float], pool: float, level: float = 0.90) -> tuple[float, float]:
+        """The central ``level`` interval of the stack's P(YES) over the uncertainty in the weights (how
+        far to trust the model: wide with little record) and in the model's own value (its interval
+        ``model = (p, low, high)``, read as a normal on the logit scale). Fixed draws: the same inputs
+        always give the same interval."""
+        p, low, high = (logit(np.clip(v, *INPUT_CLIP)) for v in model)
+        model_sd = max(high - low, 0.0) / (2 * _Z90)
+        rng = np.random.default_rng(20261205)
+        weights = rng.multivariate_normal(self.weights, np.asarray(self.covariance), size=INTERVAL_DRAWS)
+        x_model = p + model_sd * rng.standard_normal(INTERVAL_DRAWS)
+        x_pool = logit(np.clip(pool, *INPUT_CLIP))
+        draws = expit(weights[:, 0] * x_model + weights[:, 1] * x_pool)
+        tail = (1 - level) / 2
+        lo, hi = np.quantile(draws, [tail, 1 - tail])
+        return float(np.clip(lo, *OUTPUT_CLIP)), float(np.clip(hi, *OUTPUT_CLIP))
+
     def as_dict(self) -> dict:
-        return {"weights": list(self.weights), "n_questions": self.n_questions}
+        return {
+            "weights": list(self.weights),
+            "covariance": [list(row) for row in self.covariance],
+            "n_questions": self.n_questions,
+        }
 
     @classmethod
     def from_dict(cls, data: dict | None) -> StackWeights:
         """The weights stored by ``as_dict``; the prior's when there are none."""
         if not data or "weights" not in data:
             return cls()
-        return cls(weights=tuple(float(w) for w in data["weights"]), n_questions=int(data.get("n_questions", 0)))
+        covariance = data.get("covariance") or _PRIOR_COVARIANCE
+        return cls(
+            weights=tuple(float(w) for w in data["weights"]),
+            covariance=tuple(tuple(float(v) for v in row) for row in covariance),
+            n_questions=int(data.get("n_questions", 0)),
+        )
 
 
 def _objective(w, x, y, mean, precision):

@@ -30,6 +30,7 @@ from .bayesian import (
     bayes_refit_run,
     bayes_refit_sweep,
     bayes_run_in_use,
+    bayes_stack_training,
     bayes_training_data,
     bayes_warm_up,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "bayes_refit_run",
     "bayes_refit_sweep",
     "bayes_run_in_use",
+    "bayes_stack_training",
     "bayes_training_data",
     "bayes_warm_up",
     "community_forecast",

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 import traceback
@@ -30,9 +31,11 @@ import traceback
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Least
 from django.utils import timezone
 
+from .. import aggregation
 from ..jobs import enqueue, enqueue_many
 from ..models import (
     AggregateSnapshot,
@@ -87,27 +90,31 @@ def bayes_refit_request(*, reason: str) -> None:
 # --- training data ------------------------------------------------------------------------------
 
 
+def _resolved_binary():
+    return Resolution.objects.filter(
+        retracted_at__isnull=True,
+        question__status=Question.Status.RESOLVED,
+        question__question_type=Question.Type.BINARY,
+        outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
+    )
+
+
 def bayes_training_data():
-    """Every forecast on resolved yes/no questions made up to its resolution, as ``bayes.ForecastData``.
+    """Every forecast on resolved yes/no questions made up to its close (or resolution, if that came
+    first), as ``bayes.ForecastData``.
 
     One row per forecast, superseded ones included (the model keeps each forecaster's latest per
     question and counts the earlier ones as revisions; the question's first forecast names its
-    opener). ``seconds_to_resolution`` runs from the forecast to the resolution and
-    ``life_seconds`` from the question's opening (or its first forecast, if earlier) to the
-    resolution. Multiple-choice questions are left out: the model is yes/no only. Returns
-    ``(data, data_through)``, the latter the newest resolution included.
+    opener). The clock is the one an open question's aggregate runs on (``bayes_aggregate_update``):
+    ``seconds_to_resolution`` runs from the forecast to the question's close date and
+    ``life_seconds`` from its opening (or its first forecast, if earlier) to the close date, so
+    what is learnt applies to open questions as they are read (the causal evaluation's rule).
+    Multiple-choice questions are left out: the model is yes/no only. Returns ``(data,
+    data_through)``, the latter the newest resolution included.
     """
     from .. import bayes
 
-    resolutions = {
-        r.question_id: r
-        for r in Resolution.objects.filter(
-            retracted_at__isnull=True,
-            question__status=Question.Status.RESOLVED,
-            question__question_type=Question.Type.BINARY,
-            outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
-        ).select_related("question")
-    }
+    resolutions = {r.question_id: r for r in _resolved_binary().select_related("question")}
     rows = (
         Prediction.objects.filter(question_id__in=list(resolutions))
         .order_by("question_id", "made_at", "id")
@@ -116,20 +123,20 @@ def bayes_training_data():
     question_index: dict[int, int] = {}
     q_idx, forecasters, probabilities, seconds = [], [], [], []
     for question_id, forecaster_id, probability, made_at in rows.iterator(chunk_size=10_000):
-        resolved_at = resolutions[question_id].resolved_at
-        if made_at > resolved_at:
+        resolution = resolutions[question_id]
+        if made_at > min(resolution.resolved_at, resolution.question.closes_at):
             continue
         q_idx.append(question_index.setdefault(question_id, len(question_index)))
         forecasters.append(forecaster_id)
         probabilities.append(float(probability))
-        seconds.append((resolved_at - made_at).total_seconds())
+        seconds.append((resolution.question.closes_at - made_at).total_seconds())
     outcomes = np.zeros(len(question_index), dtype=int)
     life = np.zeros(len(question_index))
     for question_id, i in question_index.items():
         resolution = resolutions[question_id]
         outcomes[i] = int(resolution.outcome == Resolution.Outcome.YES)
         # ForecastData stretches it to the oldest forecast when that came before the opening.
-        life[i] = max((resolution.resolved_at - resolution.question.opens_at).total_seconds(), 0.0)
+        life[i] = max((resolution.question.closes_at - resolution.question.opens_at).total_seconds(), 0.0)
     data_through = max((resolutions[q].resolved_at for q in question_index), default=None)
     data = bayes.ForecastData(
         question_index=np.asarray(q_idx, dtype=int),
@@ -141,6 +148,38 @@ def bayes_training_data():
         n_questions=len(question_index),
     )
     return data, data_through
+
+
+def bayes_stack_training() -> tuple[np.ndarray, np.ndarray]:
+    """What the stack learns from: per resolved yes/no question, the model's and the log-odds
+    mean's P(YES) in the last Bayesian snapshot taken up to its close (or resolution, if earlier) --
+    out of sample, as readers saw it -- as an (n, 2) array, and the outcomes (n,). Questions with
+    no such snapshot (resolved before the model had a run) are left out."""
+    last_shown = (
+        AggregateSnapshot.objects.filter(
+            question_id=OuterRef("question_id"),
+            method=BAYES_METHOD,
+            at__lte=Least(OuterRef("question__closes_at"), OuterRef("resolved_at")),
+        )
+        .order_by("-at", "-id")
+        .values("parameters")[:1]
+    )
+    rows = _resolved_binary().annotate(shown=Subquery(last_shown)).values_list("outcome", "shown")
+    pairs, outcomes = [], []
+    for outcome, shown in rows.iterator(chunk_size=10_000):
+        if isinstance(shown, str):  # a JSON subquery comes back as text on some backends
+            shown = json.loads(shown)
+        if not shown or "model_p" not in shown or "pool_p" not in shown:
+            continue
+        pairs.append((float(shown["model_p"]), float(shown["pool_p"])))
+        outcomes.append(int(outcome == Resolution.Outcome.YES))
+    return np.array(pairs, dtype=float).reshape(-1, 2), np.array(outcomes, dtype=float)
+
+
+def _stack(run: ModelRun):
+    from .. import bayes
+
+    return bayes.StackWeights.from_dict((run.fit or {}).get("stack"))
 
 
 # --- refits -------------------------------------------------------------------------------------
@@ -237,7 +276,9 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
         fit = bayes.fit(data, method=method, previous=warm)
         run.n_questions, run.n_forecasters, run.n_forecasts = fit.n_questions, fit.n_forecasters, fit.n_forecasts
         run.diagnostics = fit.diagnostics
-        run.fit = fit.to_dict()
+        _progress(run, 0.9, "Learning how far to trust the model")
+        stack = bayes.fit_stack(*bayes_stack_training())
+        run.fit = {**fit.to_dict(), "stack": stack.as_dict()}
         ok, why = _diagnostics_ok(method, fit.diagnostics)
         run.status = ModelRun.Status.SUCCEEDED if ok else ModelRun.Status.FAILED
         run.error = "" if ok else f"Bad diagnostics: {why}; the previous run stays in use."
@@ -320,7 +361,7 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
     counts = dict(
         forecasts.order_by().values("forecaster_id").annotate(n=Count("id")).values_list("forecaster_id", "n")
     )
-    p_mean, p_low, p_high = fit.aggregate(
+    p_model, p_low, p_high = fit.aggregate(
         keys,
         latest.probabilities[:, 1],
         np.maximum(horizon - latest.made_at, 0.0),
@@ -328,16 +369,28 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
         opener_key=first,
         revisions=[max(counts.get(k, 1) - 1, 0) for k in keys],
     )
+    # What readers see is the model stacked with the log-odds mean by the trust its record earned
+    # (``bayes.stacking``); the interval covers both how far to trust the model and the model's own.
+    stack = _stack(run)
+    p_pool = float(aggregation.logodds_mean(latest.probabilities)[1])
+    p_mean = stack.combine([p_model, p_pool])
+    p_low, p_high = stack.interval((p_model, p_low, p_high), p_pool)
     snapshot = AggregateSnapshot(
         question=question,
         method=BAYES_METHOD,
         at=now,
         probabilities=[round(1 - float(p_mean), 6), round(float(p_mean), 6)],
         forecasters=len(keys),
-        low=round(float(p_low), 6),
-        high=round(float(p_high), 6),
+        low=round(float(min(p_low, p_mean)), 6),
+        high=round(float(max(p_high, p_mean)), 6),
         model_run=run,
-        parameters={"model_run": run.pk, "method": run.method},
+        parameters={
+            "model_run": run.pk,
+            "method": run.method,
+            "model_p": round(float(p_model), 6),
+            "pool_p": round(p_pool, 6),
+            "stack_weights": [round(w, 6) for w in stack.weights],
+        },
     )
     # A redelivered or repeated update (same run, same forecasts) gives the same value: the history
     # keeps one point for it, not one per delivery.

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from forecasting import bayes, services, tasks
+from forecasting import aggregation, bayes, services, tasks
 from forecasting.models import AggregateSnapshot, ModelRun, ModelSchedule, OutboxTask, Question, Resolution
 from tests.factories import PredictionFactory, QuestionFactory, UserFactory, multiple_choice_question
 
@@ -68,10 +68,10 @@ def bayes_snapshots(question):
 # --- training data ---------------------------------------------------------------------------------
 
 
-def test_training_data_holds_every_forecast_on_resolved_yes_no_questions_up_to_resolution(editor):
+def test_training_data_holds_every_forecast_on_resolved_yes_no_questions_up_to_the_close(editor):
     alice, bob = UserFactory.create_batch(2)
     opened = timezone.now() - dt.timedelta(days=20)
-    question = QuestionFactory(opens_at=opened)
+    question = QuestionFactory(opens_at=opened, closes_at=opened + dt.timedelta(days=9))
     for forecaster, p, day in ((alice, "0.6", 2), (bob, "0.3", 4), (alice, "0.8", 6)):
         services.prediction_create(
             question=question, forecaster=forecaster, probability=Decimal(p), now=opened + dt.timedelta(days=day)
@@ -80,6 +80,7 @@ def test_training_data_holds_every_forecast_on_resolved_yes_no_questions_up_to_r
     resolved_at = opened + dt.timedelta(days=10)
     Resolution.objects.filter(question=question).update(resolved_at=resolved_at)
     PredictionFactory(question=question, forecaster=bob, made_at=resolved_at + dt.timedelta(hours=1))  # too late
+    PredictionFactory(question=question, forecaster=bob, made_at=opened + dt.timedelta(days=9.5))  # after the close
     # Left out: an open question, an annulled one, and a multiple-choice one (the model is yes/no only).
     PredictionFactory(question=QuestionFactory(), forecaster=alice)
     annulled = QuestionFactory()
@@ -96,8 +97,9 @@ def test_training_data_holds_every_forecast_on_resolved_yes_no_questions_up_to_r
     assert data.question_index.tolist() == [0, 0, 0]
     assert data.forecaster_key.tolist() == [alice.pk, bob.pk, alice.pk]
     assert data.probability.tolist() == [0.6, 0.3, 0.8]
-    assert data.seconds_to_resolution.tolist() == [8 * DAY, 6 * DAY, 4 * DAY]  # resolution minus forecast
-    assert data.life_seconds.tolist() == [10 * DAY]  # resolution minus opening
+    # the clock of an open question's aggregate: the close date, never the resolution (causal)
+    assert data.seconds_to_resolution.tolist() == [7 * DAY, 5 * DAY, 3 * DAY]  # close minus forecast
+    assert data.life_seconds.tolist() == [9 * DAY]  # close minus opening
     standing = data.standing()  # what the model reads: latest forecasts, the opener and revisions
     assert standing.forecaster_key.tolist() == [bob.pk, alice.pk]
     assert standing.opener.tolist() == [False, True]
@@ -366,12 +368,52 @@ def test_open_question_gets_the_bayesian_aggregate_naming_its_run(fitted):
     services.prediction_create(question=question, forecaster=unskilled, probability=Decimal("0.3"))
     snapshot = services.bayes_aggregate_update(question_id=question.pk)
     assert snapshot.model_run == run and snapshot.method == "bayes"
-    assert snapshot.parameters == {"model_run": run.pk, "method": "map"}
+    pool = aggregation.logodds_mean([[0.2, 0.8], [0.7, 0.3]])[1]
+    assert snapshot.parameters == {
+        "model_run": run.pk,
+        "method": "map",
+        "model_p": pytest.approx(snapshot.parameters["model_p"]),
+        "pool_p": pytest.approx(pool, abs=1e-6),
+        "stack_weights": [0.0, 1.0],
+    }
     assert snapshot.forecasters == 2 and snapshot.prediction is None
     assert 0 < snapshot.low < snapshot.probability_yes < snapshot.high < 1
     assert snapshot.probabilities[0] == pytest.approx(1 - snapshot.probability_yes)
-    # It learnt who to trust: the skilled forecaster's side wins over a plain average.
-    assert snapshot.probability_yes > 0.55
+    # The model learnt who to trust: the skilled forecaster's side wins over a plain average ...
+    assert snapshot.parameters["model_p"] > pool + 0.1
+    # ... but no question has yet been shown with the model and resolved: readers see the log-odds mean
+    assert snapshot.probability_yes == pytest.approx(pool, abs=1e-6)
+
+
+def test_the_stack_trusts_the_model_as_far_as_its_shown_record_supports(fitted, editor):
+    _, skilled, unskilled = fitted
+    assert services.bayes_stack_training()[0].shape == (0, 2)  # no question was shown with the model
+    start = timezone.now() - dt.timedelta(days=5)
+    for i in range(16):
+        yes = i % 2 == 0
+        question = QuestionFactory(opens_at=start, closes_at=timezone.now() + dt.timedelta(days=3))
+        for who, p in ((skilled, "0.8" if yes else "0.2"), (unskilled, "0.35" if yes else "0.65")):
+            services.prediction_create(question=question, forecaster=who, probability=Decimal(p), now=start)
+        services.bayes_aggregate_update(question_id=question.pk, now=start + dt.timedelta(hours=1))
+        services.question_resolve(question=question, actor=editor, outcome="yes" if yes else "no")
+    pairs, outcomes = services.bayes_stack_training()
+    assert pairs.shape == (16, 2) and sorted(outcomes.tolist()) == [0.0] * 8 + [1.0] * 8
+    # the model was the sharper, and on the right side
+    assert np.all(np.abs(pairs[:, 0] - 0.5) > np.abs(pairs[:, 1] - 0.5))
+    assert np.all((pairs[:, 0] > 0.5) == (outcomes == 1))
+
+    services.bayes_refit_request(reason="test")
+    second = services.bayes_refit_run(task_id="t2")
+    weights = second.fit["stack"]["weights"]
+    assert second.fit["stack"]["n_questions"] == 16 and weights[0] > 0.1
+    question = QuestionFactory()
+    services.prediction_create(question=question, forecaster=skilled, probability=Decimal("0.8"))
+    services.prediction_create(question=question, forecaster=unskilled, probability=Decimal("0.35"))
+    snapshot = services.bayes_aggregate_update(question_id=question.pk)
+    model, pool = snapshot.parameters["model_p"], snapshot.parameters["pool_p"]
+    assert pool < snapshot.probability_yes  # moved from the log-odds mean towards the model
+    assert snapshot.low < snapshot.probability_yes < snapshot.high
+    assert model > pool
     question.aggregate_state.refresh_from_db()
     assert question.aggregate_state.bayes_pending is False
 
