@@ -85,6 +85,7 @@ from .learners import (
     fit_extremized_logodds,
     fit_skill_weighted_logodds,
 )
+from .multiple_choice import clean_multiple_choice, evaluate_multiple_choice, is_multiple_choice
 from .protocol import (
     CAUSAL_RULE,
     DEFAULT_MIN_FORECASTERS,
@@ -121,11 +122,14 @@ __all__ = [
     "aggregate",
     "build_histories",
     "clean_forecasts",
+    "clean_multiple_choice",
     "evaluate",
+    "evaluate_multiple_choice",
     "fit_extremized_logodds",
     "fit_index",
     "fit_skill_weighted_logodds",
     "format_table",
+    "is_multiple_choice",
     "load_forecasts",
     "questions_without_close",
     "read_csv",

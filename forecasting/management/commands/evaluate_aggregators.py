@@ -97,18 +97,21 @@ class Command(BaseCommand):
             raise CommandError("--min-forecasters must be at least 1")
         if options["refit_every"] < 0:
             raise CommandError("--refit-every must not be negative")
-        try:
-            methods = evaluation.resolve_methods(options["methods"].split(",") if options["methods"] else None)
-        except ValueError as error:
-            raise CommandError(str(error)) from error
+        requested = [m.strip() for m in options["methods"].split(",") if m.strip()] if options["methods"] else None
 
         started = time.monotonic()
         try:
-            frame, dropped = evaluation.load_forecasts(options["file"])
+            raw = evaluation.read_csv(options["file"])
+            multiple_choice = evaluation.is_multiple_choice(raw)
+            if multiple_choice:
+                frame, dropped = evaluation.clean_multiple_choice(raw)
+            else:
+                methods = evaluation.resolve_methods(requested)
+                frame, dropped = evaluation.clean_forecasts(raw)
         except OSError as error:
             raise CommandError(f"cannot read {options['file']}: {error}") from error
-        except ValueError as error:  # missing columns, undecodable file
-            raise CommandError(f"{options['file']}: {error}") from error
+        except ValueError as error:  # missing columns, undecodable file, unknown method
+            raise CommandError(f"{options['file']}: {error}" if "method" not in str(error) else str(error)) from error
         dropped_total = sum(dropped.values())
         details = ", ".join(f"{reason}: {count}" for reason, count in dropped.items() if count)
         self.stderr.write(
@@ -122,6 +125,23 @@ class Command(BaseCommand):
                 style_func=_plain,
             )
 
+        progress = None if options["json"] else _ProgressLine(self.stderr, started)
+        if multiple_choice:
+            if options["time_averaged"] or options["plots"] or since:
+                raise CommandError("--time-averaged, --plots and --since are for yes/no files only")
+            try:
+                result = evaluation.evaluate_multiple_choice(
+                    raw,
+                    min_forecasters=options["min_forecasters"],
+                    refit_every_days=options["refit_every"],
+                    methods=requested,
+                    progress=progress,
+                )
+            except ValueError as error:
+                raise CommandError(str(error)) from error
+            self._finish(result, options, started)
+            return
+
         result = evaluation.evaluate(
             frame,
             since=since,
@@ -129,7 +149,7 @@ class Command(BaseCommand):
             refit_every_days=options["refit_every"],
             methods=methods,
             time_averaged=options["time_averaged"],
-            progress=None if options["json"] else _ProgressLine(self.stderr, started),
+            progress=progress,
             keep_predictions=bool(options["plots"]),
         )
         if options["plots"]:
@@ -141,6 +161,9 @@ class Command(BaseCommand):
                 raise CommandError(f"cannot write the plots: {error}") from error
             self.stderr.write("plots: " + ", ".join(str(p) for p in written), style_func=_plain)
             del result["predictions"]
+        self._finish(result, options, started)
+
+    def _finish(self, result: dict, options: dict, started: float) -> None:
         self.stderr.write(
             f"scored {result['questions']} questions in {time.monotonic() - started:.1f}s", style_func=_plain
         )
