@@ -81,8 +81,7 @@ def aggregates_update_for_prediction(*, question: Question, prediction: Predicti
     latest.store(state)
     state.last_prediction = prediction
     state.save()
-    if question.is_binary:
-        bayes_aggregate_schedule(state=state)
+    bayes_aggregate_schedule(state=state)
     return AggregateSnapshot.objects.bulk_create(_snapshots(question, prediction, latest, aggregator_parameters()))
 
 

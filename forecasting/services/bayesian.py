@@ -16,8 +16,8 @@
   in closed form to the question's latest forecasts: no MCMC on the request path. A repeated
   update (a redelivery) adds no duplicate value; ``bayes_pending_sweep`` re-queues lost ones, and
   ``bayes_refit_sweep`` a lost refit (its message gone with a broker restart, its fit dead).
-- The model is yes/no only: multiple-choice questions are neither trained on nor given a
-  Bayesian aggregate (no ``bayes`` snapshot, nothing queued).
+- The model is yes/no: it is trained on yes/no questions only. A multiple-choice question gets the
+  same model applied to each option as "does this option win?", renormalised (no interval).
 """
 
 from __future__ import annotations
@@ -304,9 +304,7 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
             # One update task per open question, each a short transaction locking only its own
             # question, queued after this commit: never every question's lock at once.
             # (Questions with no forecast have no aggregate state and nothing to update.)
-            states = AggregateState.objects.filter(
-                question__status=Question.Status.OPEN, question__question_type=Question.Type.BINARY
-            )
+            states = AggregateState.objects.filter(question__status=Question.Status.OPEN)
             open_ids = list(states.values_list("question_id", flat=True))
             AggregateState.objects.filter(question_id__in=open_ids).update(bayes_pending=True)
             enqueue_many(UPDATE_TASK, [(question_id,) for question_id in open_ids])
@@ -340,7 +338,7 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
     """
     question = Question.objects.select_for_update().get(pk=question_id)
     state = AggregateState.objects.filter(question=question).first()
-    if state is None or not question.is_binary:
+    if state is None:
         return None
     if state.bayes_pending:
         state.bayes_pending = False
@@ -361,13 +359,21 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
     counts = dict(
         forecasts.order_by().values("forecaster_id").annotate(n=Count("id")).values_list("forecaster_id", "n")
     )
+    inputs = {
+        "seconds_to_resolution": np.maximum(horizon - latest.made_at, 0.0),
+        "life_seconds": max(horizon - question.opens_at.timestamp(), 0.0),
+        "opener_key": first,
+        "revisions": [max(counts.get(k, 1) - 1, 0) for k in keys],
+    }
+    if not question.is_binary:
+        return _multiple_choice_snapshot(question, run, fit, keys, latest, inputs, now)
     p_model, p_low, p_high = fit.aggregate(
         keys,
         latest.probabilities[:, 1],
-        np.maximum(horizon - latest.made_at, 0.0),
-        life_seconds=max(horizon - question.opens_at.timestamp(), 0.0),
+        inputs["seconds_to_resolution"],
+        life_seconds=inputs["life_seconds"],
         opener_key=first,
-        revisions=[max(counts.get(k, 1) - 1, 0) for k in keys],
+        revisions=inputs["revisions"],
     )
     # What readers see is the model stacked with the log-odds mean by the trust its record earned
     # (``bayes.stacking``); the interval covers both how far to trust the model and the model's own.
@@ -392,11 +398,17 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
             "stack_weights": [round(w, 6) for w in stack.weights],
         },
     )
+    return _save_unless_repeated(snapshot)
+
+
+def _save_unless_repeated(snapshot: AggregateSnapshot) -> AggregateSnapshot:
     # A redelivered or repeated update (same run, same forecasts) gives the same value: the history
     # keeps one point for it, not one per delivery.
-    last = AggregateSnapshot.objects.filter(question=question, method=BAYES_METHOD).order_by("-at", "-id").first()
+    last = (
+        AggregateSnapshot.objects.filter(question=snapshot.question, method=BAYES_METHOD).order_by("-at", "-id").first()
+    )
     if last is not None and (last.model_run_id, last.probabilities, last.low, last.high, last.forecasters) == (
-        run.pk,
+        snapshot.model_run_id,
         snapshot.probabilities,
         snapshot.low,
         snapshot.high,
@@ -405,6 +417,43 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
         return last
     snapshot.save()
     return snapshot
+
+
+def _multiple_choice_snapshot(question, run, fit, keys, latest, inputs, now) -> AggregateSnapshot:
+    """Each option read by the yes/no model as "does this option win?" and stacked like a yes/no
+    question; the options' values renormalised (the same reduction the evaluation scores)."""
+    stack = _stack(run)
+    model, pool, shown = [], [], []
+    for k in range(latest.probabilities.shape[1]):
+        p_option = latest.probabilities[:, k]
+        p_model, _, _ = fit.aggregate(
+            keys,
+            p_option,
+            inputs["seconds_to_resolution"],
+            interval=False,
+            **{name: inputs[name] for name in ("life_seconds", "opener_key", "revisions")},
+        )
+        p_pool = float(aggregation.logodds_mean(p_option)[1])
+        model.append(float(p_model))
+        pool.append(p_pool)
+        shown.append(stack.combine([p_model, p_pool]))
+    total = sum(shown)
+    snapshot = AggregateSnapshot(
+        question=question,
+        method=BAYES_METHOD,
+        at=now,
+        probabilities=[round(p / total, 6) for p in shown],
+        forecasters=len(keys),
+        model_run=run,
+        parameters={
+            "model_run": run.pk,
+            "method": run.method,
+            "model_p": [round(p, 6) for p in model],
+            "pool_p": [round(p, 6) for p in pool],
+            "stack_weights": [round(w, 6) for w in stack.weights],
+        },
+    )
+    return _save_unless_repeated(snapshot)
 
 
 @transaction.atomic
@@ -417,9 +466,7 @@ def bayes_pending_sweep(*, now: dt.datetime | None = None, stale: dt.timedelta =
     """
     now = now or timezone.now()
     recent = outbox_recently_queued(task_name=UPDATE_TASK, since=now - stale)
-    pending = AggregateState.objects.filter(
-        bayes_pending=True, question__question_type=Question.Type.BINARY
-    ).values_list("question_id", flat=True)
+    pending = AggregateState.objects.filter(bayes_pending=True).values_list("question_id", flat=True)
     lost = [question_id for question_id in pending if (question_id,) not in recent]
     enqueue_many(UPDATE_TASK, [(question_id,) for question_id in lost])
     return lost

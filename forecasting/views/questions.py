@@ -213,6 +213,9 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
         .order_by("-at", "-id")
         .first()
     )
+    bayes_options = []
+    if bayes is not None and not question.is_binary:
+        bayes_options = list(zip((o.label for o in question.options.all()), bayes.probabilities, strict=False))
     aggregates = [
         {"name": name, "description": aggregation.AGGREGATORS[name].description, "snapshot": snapshot}
         for name, snapshot in current.items()
@@ -226,6 +229,7 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
         **card,
         "aggregates": aggregates,
         "bayes": bayes,
+        "bayes_options": bayes_options,
         "history_chart": fallback_chart(question),
         **distribution_context(
             question, float(card["mine"].probability) if card["mine"] and question.is_binary else None

@@ -474,21 +474,35 @@ def test_a_question_past_its_close_date_keeps_a_useful_interval(fitted, monkeypa
     assert snapshot.high - snapshot.low < high - low
 
 
-def test_multiple_choice_questions_get_no_bayesian_aggregate(fitted, monkeypatch, django_capture_on_commit_callbacks):
-    _, skilled, _ = fitted
+def test_multiple_choice_questions_get_the_model_per_option_renormalised(
+    fitted, editor, monkeypatch, django_capture_on_commit_callbacks
+):
+    run, skilled, unskilled = fitted
     question = multiple_choice_question()
     queued = []
     monkeypatch.setattr(tasks.update_bayes_aggregate, "apply_async", lambda *a, **k: queued.append(a))
     with django_capture_on_commit_callbacks(execute=True):
-        services.prediction_create(question=question, forecaster=skilled, option_probabilities=["0.5", "0.3", "0.2"])
-    assert not queued  # no Bayesian update queued
-    question.aggregate_state.refresh_from_db()
-    assert question.aggregate_state.bayes_pending is False
-    assert services.bayes_aggregate_update(question_id=question.pk) is None
-    ModelSchedule.objects.update(requested_at=timezone.now())
-    assert services.bayes_refit_run(task_id="t9").status == ModelRun.Status.SUCCEEDED
-    assert not bayes_snapshots(question).exists()
-    assert AggregateSnapshot.objects.filter(question=question).exists()  # the other methods still aggregate it
+        services.prediction_create(question=question, forecaster=skilled, option_probabilities=["0.7", "0.2", "0.1"])
+        services.prediction_create(question=question, forecaster=unskilled, option_probabilities=["0.2", "0.5", "0.3"])
+    assert queued == [((question.pk,),)]  # one debounced update, as for a yes/no question
+    snapshot = services.bayes_aggregate_update(question_id=question.pk)
+    assert snapshot.model_run == run and len(snapshot.probabilities) == 3
+    assert sum(snapshot.probabilities) == pytest.approx(1.0, abs=1e-5)
+    assert snapshot.low is None and snapshot.high is None
+    # the model reads each option as a yes/no question and trusts the skilled forecaster ...
+    model = snapshot.parameters["model_p"]
+    assert model[0] > snapshot.parameters["pool_p"][0]
+    # ... but no question has been shown with the model yet: the stack is the log-odds mean per option
+    pools = [
+        float(aggregation.logodds_mean([[1 - a, a], [1 - b, b]])[1]) for a, b in ((0.7, 0.2), (0.2, 0.5), (0.1, 0.3))
+    ]
+    np.testing.assert_allclose(snapshot.probabilities, np.array(pools) / sum(pools), atol=1e-5)
+    page = Client().get(question.get_absolute_url()).content.decode()
+    first, second, _ = question.options.all()
+    assert "Bayesian model: " in page and f"{first.label} <strong>" in page and f"{second.label} <strong>" in page
+    # the multiple-choice question is not training data for the yes/no model
+    services.question_resolve(question=question, actor=editor, outcome="option", option_id=first.pk)
+    assert services.bayes_training_data()[0].n_questions == run.n_questions
 
 
 def test_no_bayesian_aggregate_before_any_fit(question):
