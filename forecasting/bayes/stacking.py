@@ -1,25 +1,27 @@
 """How far to trust the model: the shown Bayesian aggregate stacks the model's probability with the
 log-odds mean's, with weights learnt from the record. Pure numpy: no Django import.
 
-    logit P = w_model * logit(p_model) + w_pool * logit(p_pool)
+    logit P = trust * (logit(p_model) - logit(p_pool)) + scale * logit(p_pool)
 
-The weights are the posterior mode of a logistic regression (no intercept) of past outcomes on the
-two methods' *out-of-sample* aggregates (each taken when its question closed, with the fit of that
-time), under the prior ``w ~ N((0, 1), PRIOR_SD^2 I)``. With nothing learnt the stack is exactly the
-log-odds mean; it moves towards the model only as far as the model's own record supports, and a
-total weight above 1 extremizes, learnt jointly. Why: with little history the model's fit is mostly
-its prior, and then it pulls a confident crowd towards 50% (docs/bayes.md, "Right from the first
-question").
+``trust`` is how far the aggregate moves from the log-odds mean towards the model (0: not at all, 1:
+all the way); ``scale`` extremizes (above 1) or tempers the result. Both are the posterior mode of a
+logistic regression (no intercept) of past outcomes on the two methods' *out-of-sample* aggregates
+(each taken when its question closed, with the fit of that time), under the priors
+``trust ~ N(0, TRUST_SD^2)`` and ``scale ~ N(1, SCALE_SD^2)``. With nothing learnt the stack is
+exactly the log-odds mean; it moves towards the model only as far as the model's own record
+supports. Why: with little history the model's fit is mostly its prior, and then it pulls a
+confident crowd towards 50% (docs/bayes.md, "Right from the first question").
 
-The prior sd (0.5) lets the total weight reach the extremizing factors reported for crowds of
-forecasters (about 1.2 to 2.5: Baron, Mellers, Tetlock et al. 2014, "Two reasons to make aggregated
-probability forecasts more extreme"; Satopaa et al. 2014) within two sd, and holds the stack near
-the log-odds mean until a few dozen questions have resolved.
+The priors: extremizing a crowd's log-odds mean helps on some published crowds (factors of 1.2 to
+2.5 on Good Judgment Project questions: Baron, Mellers, Tetlock et al. 2014, "Two reasons to make
+aggregated probability forecasts more extreme"; Satopaa et al. 2014) and hurts on others (the
+Metaculus pros dev set here), so the scale needs a long record to move (sd 0.05). The trust's sd
+(0.3) was chosen walk-forward among 0.1 to 2 on the two dev sets' prefixes (docs/bayes.md): smaller
+is slower to learn from a long record, larger follows a short record's noise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,30 +30,31 @@ from scipy.special import expit, logit
 
 from .model import OUTPUT_CLIP
 
-PRIOR_MEAN = (0.0, 1.0)  # (model, log-odds mean): the log-odds mean until the record says otherwise
-PRIOR_SD = 0.25
+PRIOR_MEAN = (0.0, 1.0)  # (trust, scale): the log-odds mean until the record says otherwise
+TRUST_SD = 0.3
+SCALE_SD = 0.05
 INPUT_CLIP = (0.001, 0.999)
 _MAX_NEWTON_STEPS = 50
 _TOLERANCE = 1e-10
 
 
-_PRIOR_COVARIANCE = ((PRIOR_SD**2, 0.0), (0.0, PRIOR_SD**2))
+_PRIOR_COVARIANCE = ((TRUST_SD**2, 0.0), (0.0, SCALE_SD**2))
 INTERVAL_DRAWS = 512
 _Z90 = 1.6448536269514722  # the standard normal's 95th percentile
 
 
 @dataclass(frozen=True)
 class StackWeights:
-    """The weights of each input's logit, their posterior covariance (Laplace) and how many resolved
-    questions they were learnt from."""
+    """The weights (trust, scale), their posterior covariance (Laplace) and how many resolved questions
+    they were learnt from."""
 
     weights: tuple[float, ...] = PRIOR_MEAN
     covariance: tuple[tuple[float, ...], ...] = _PRIOR_COVARIANCE
     n_questions: int = 0
 
     def combine(self, probabilities: ArrayLike) -> float:
-        """P(YES) of the stack given each input's P(YES), in the order of ``weights``."""
-        x = logit(np.clip(np.asarray(probabilities, dtype=float), *INPUT_CLIP))
+        """P(YES) of the stack given ``(p_model, p_pool)``."""
+        x = _design(np.asarray(probabilities, dtype=float).reshape(1, 2))[0]
         return float(np.clip(expit(float(np.dot(self.weights, x))), *OUTPUT_CLIP))
 
     def interval(self, model: tuple[float, float, float], pool: float, level: float = 0.90) -> tuple[float, float]:
@@ -65,7 +68,7 @@ class StackWeights:
         weights = rng.multivariate_normal(self.weights, np.asarray(self.covariance), size=INTERVAL_DRAWS)
         x_model = p + model_sd * rng.standard_normal(INTERVAL_DRAWS)
         x_pool = logit(np.clip(pool, *INPUT_CLIP))
-        draws = expit(weights[:, 0] * x_model + weights[:, 1] * x_pool)
+        draws = expit(weights[:, 0] * (x_model - x_pool) + weights[:, 1] * x_pool)
         tail = (1 - level) / 2
         lo, hi = np.quantile(draws, [tail, 1 - tail])
         return float(np.clip(lo, *OUTPUT_CLIP)), float(np.clip(hi, *OUTPUT_CLIP))
@@ -90,6 +93,12 @@ class StackWeights:
         )
 
 
+def _design(probabilities: np.ndarray) -> np.ndarray:
+    """(n, 2) inputs ``(p_model, p_pool)`` as the regression's columns: the logits' difference, the pool's logit."""
+    x = logit(np.clip(probabilities, *INPUT_CLIP))
+    return np.column_stack([x[:, 0] - x[:, 1], x[:, 1]])
+
+
 def _objective(w, x, y, mean, precision):
     z = x @ w
     # -log likelihood of a logistic regression, computed stably: log(1 + e^z) - y z
@@ -101,19 +110,19 @@ def fit_stack(
     probabilities: ArrayLike,
     outcomes: ArrayLike,
     *,
-    prior_mean: Sequence[float] = PRIOR_MEAN,
-    prior_sd: float = PRIOR_SD,
+    trust_sd: float = TRUST_SD,
+    scale_sd: float = SCALE_SD,
 ) -> StackWeights:
-    """The posterior mode of the weights: ``probabilities`` is (n questions, k inputs) of out-of-sample
-    P(YES), ``outcomes`` (n,) 0/1. Newton's method with step halving (the objective is convex)."""
-    mean = np.asarray(prior_mean, dtype=float)
-    x = logit(np.clip(np.asarray(probabilities, dtype=float).reshape(-1, len(mean)), *INPUT_CLIP))
+    """The posterior mode of (trust, scale): ``probabilities`` is (n questions, 2) of out-of-sample
+    ``(p_model, p_pool)``, ``outcomes`` (n,) 0/1. Newton's method with step halving (convex)."""
+    mean = np.asarray(PRIOR_MEAN, dtype=float)
+    x = _design(np.asarray(probabilities, dtype=float).reshape(-1, 2))
     y = np.asarray(outcomes, dtype=float)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{x.shape[0]} rows of probabilities but {y.shape[0]} outcomes")
-    if prior_sd <= 0:
-        raise ValueError("prior_sd must be positive")
-    precision = np.full(len(mean), 1.0 / prior_sd**2)
+    if trust_sd <= 0 or scale_sd <= 0:
+        raise ValueError("the prior sds must be positive")
+    precision = np.array([1.0 / trust_sd**2, 1.0 / scale_sd**2])
     w = mean.copy()
     value = _objective(w, x, y, mean, precision)
     for _ in range(_MAX_NEWTON_STEPS):
@@ -134,4 +143,10 @@ def fit_stack(
         w, value = candidate, new_value
         if improvement < _TOLERANCE:
             break
-    return StackWeights(weights=tuple(float(v) for v in w), n_questions=len(y))
+    p = expit(x @ w)
+    covariance = np.linalg.inv((x * (p * (1 - p))[:, None]).T @ x + np.diag(precision))  # Laplace
+    return StackWeights(
+        weights=tuple(float(v) for v in w),
+        covariance=tuple(tuple(float(v) for v in row) for row in covariance),
+        n_questions=len(y),
+    )
