@@ -27,6 +27,8 @@ def fit(
     chains: int = 2,
     random_seed: int | None = 0,
     max_iterations: int = 3000,
+    max_rhat: float | None = None,
+    min_ess: float | None = None,
 ) -> BayesFit:
     """Fit the model on resolved questions: ``method="map"`` (L-BFGS, fast) or ``"nuts"`` (PyMC).
 
@@ -36,7 +38,8 @@ def fit(
     if method == "map":
         return fit_map(data, previous=previous, max_iterations=max_iterations)
     if method == "nuts":
-        return fit_nuts(data, draws=draws, tune=tune, chains=chains, random_seed=random_seed)
+        targets = {k: v for k, v in {"max_rhat": max_rhat, "min_ess": min_ess}.items() if v is not None}
+        return fit_nuts(data, draws=draws, tune=tune, chains=chains, random_seed=random_seed, **targets)
     raise ValueError(f"unknown fit method {method!r}: 'map' or 'nuts'")
 
 

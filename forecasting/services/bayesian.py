@@ -273,7 +273,9 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
         warm = _stored_fit(previous)
         # NUTS runs its chains in this process, as threads (nutpie): a prefork worker must not
         # fork again.
-        fit = bayes.fit(data, method=method, previous=warm)
+        fit = bayes.fit(
+            data, method=method, previous=warm, max_rhat=settings.BAYES_MAX_RHAT, min_ess=settings.BAYES_MIN_ESS
+        )
         run.n_questions, run.n_forecasters, run.n_forecasts = fit.n_questions, fit.n_forecasters, fit.n_forecasts
         run.diagnostics = fit.diagnostics
         _progress(run, 0.9, "Learning how far to trust the model")

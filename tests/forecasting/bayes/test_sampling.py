@@ -183,3 +183,13 @@ def test_vectorised_diagnostics_equal_arviz():
         np.testing.assert_allclose(rhat[part], expected_rhat[part], rtol=1e-10)
         np.testing.assert_allclose(ess[part], expected_ess[part], rtol=1e-10)
     assert rhat[0] > 1.1 and rhat[4] < 1.05
+
+
+def test_nuts_runs_more_chains_until_the_diagnostics_pass_or_the_rounds_run_out():
+    data = simulate(np.random.default_rng(11), 10, forecasters=dict(list(FORECASTERS.items())[:4]), per_question=(3, 4))
+    passing = sampling.fit_nuts(data, draws=30, tune=30, chains=2, random_seed=3, min_ess=0.0, max_rhat=math.inf)
+    assert (passing.diagnostics["rounds"], passing.diagnostics["chains"]) == (1, 2)
+    # an unreachable target: every round runs, and the diagnostics are those of all chains pooled
+    pooled = sampling.fit_nuts(data, draws=30, tune=30, chains=2, random_seed=3, min_ess=1e9, max_rounds=3)
+    assert (pooled.diagnostics["rounds"], pooled.diagnostics["chains"]) == (3, 6)
+    assert pooled.diagnostics["min_ess"] > passing.diagnostics["min_ess"]
