@@ -23,6 +23,7 @@ from .aggregates import (
 )
 from .bayesian import (
     BAYES_METHOD,
+    bayes_aggregate_request,
     bayes_aggregate_schedule,
     bayes_aggregate_update,
     bayes_pending_sweep,
@@ -76,6 +77,7 @@ __all__ = [
     "aggregates_update_for_prediction",
     "aggregator_fits_refresh",
     "aggregator_parameters",
+    "bayes_aggregate_request",
     "bayes_aggregate_schedule",
     "bayes_aggregate_update",
     "bayes_pending_sweep",

@@ -35,7 +35,7 @@ from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from .. import aggregation
+from .. import aggregation, sources
 from ..jobs import enqueue, enqueue_many
 from ..models import (
     AggregateSnapshot,
@@ -151,10 +151,10 @@ def bayes_training_data():
 
 
 def bayes_stack_training() -> tuple[np.ndarray, np.ndarray]:
-    """What the stack learns from: per resolved yes/no question, the model's and the log-odds
-    mean's P(YES) in the last Bayesian snapshot taken up to its close (or resolution, if earlier) --
-    out of sample, as readers saw it -- as an (n, 2) array, and the outcomes (n,). Questions with
-    no such snapshot (resolved before the model had a run) are left out."""
+    """What the stack learns from: per resolved yes/no question, the model's, the log-odds mean's and
+    the market's P(YES) (NaN without a market) in the last Bayesian snapshot taken up to its close
+    (or resolution, if earlier) -- out of sample, as readers saw it -- as an (n, 3) array, and the
+    outcomes (n,). Questions with no such snapshot (resolved before the model had a run) are left out."""
     last_shown = (
         AggregateSnapshot.objects.filter(
             question_id=OuterRef("question_id"),
@@ -171,9 +171,10 @@ def bayes_stack_training() -> tuple[np.ndarray, np.ndarray]:
             shown = json.loads(shown)
         if not shown or "model_p" not in shown or "pool_p" not in shown:
             continue
-        pairs.append((float(shown["model_p"]), float(shown["pool_p"])))
+        market = shown.get("market_p")
+        pairs.append((float(shown["model_p"]), float(shown["pool_p"]), np.nan if market is None else float(market)))
         outcomes.append(int(outcome == Resolution.Outcome.YES))
-    return np.array(pairs, dtype=float).reshape(-1, 2), np.array(outcomes, dtype=float)
+    return np.array(pairs, dtype=float).reshape(-1, 3), np.array(outcomes, dtype=float)
 
 
 def _stack(run: ModelRun):
@@ -318,6 +319,16 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
 # --- per-question aggregate -------------------------------------------------------------------------
 
 
+def bayes_aggregate_request(*, question_id: int) -> bool:
+    """Queue one debounced update of the question's Bayesian aggregate unless one is pending (an input
+    other than a forecast moved: a market price). One conditional UPDATE, no row lock held: cheap on
+    the trade path. Returns whether an update was queued."""
+    if not AggregateState.objects.filter(question_id=question_id, bayes_pending=False).update(bayes_pending=True):
+        return False
+    enqueue(UPDATE_TASK, question_id, countdown=settings.BAYES_AGGREGATE_DEBOUNCE_SECONDS)
+    return True
+
+
 def bayes_aggregate_schedule(*, state: AggregateState) -> None:
     """Called with the question's row locked, after a new forecast: queue one debounced update."""
     if state.bayes_pending:
@@ -381,8 +392,9 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
     # (``bayes.stacking``); the interval covers both how far to trust the model and the model's own.
     stack = _stack(run)
     p_pool = float(aggregation.logodds_mean(latest.probabilities)[1])
-    p_mean = stack.combine([p_model, p_pool])
-    p_low, p_high = stack.interval((p_model, p_low, p_high), p_pool)
+    p_market = sources.price(sources.MARKET, question.pk)
+    p_mean = stack.combine([p_model, p_pool, p_market])
+    p_low, p_high = stack.interval((p_model, p_low, p_high), p_pool, p_market)
     snapshot = AggregateSnapshot(
         question=question,
         method=BAYES_METHOD,
@@ -397,6 +409,7 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
             "method": run.method,
             "model_p": round(float(p_model), 6),
             "pool_p": round(p_pool, 6),
+            "market_p": None if p_market is None else round(p_market, 6),
             "stack_weights": [round(w, 6) for w in stack.weights],
         },
     )

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from forecasting.models import Question
+from forecasting.services import bayes_aggregate_request
 
 from .. import lmsr
 from ..models import MICRO, Account, LedgerEntry, LedgerTransaction, Market, Position, PricePoint, Trade
@@ -169,7 +170,7 @@ def trade_execute(
         # 1. The market row, locked: every trade on this market waits here, so each sees the last.
         cursor.execute(
             _sql(
-                "SELECT m.maker_id, m.liquidity, m.shares, m.status, q.opens_at, q.closes_at"
+                "SELECT m.maker_id, m.liquidity, m.shares, m.status, q.opens_at, q.closes_at, m.question_id"
                 " FROM {market} m JOIN {question} q ON q.id = m.question_id WHERE m.id = %s{lock_market}"
             ),
             [market_id],
@@ -177,7 +178,7 @@ def trade_execute(
         row = cursor.fetchone()
         if row is None:
             raise ValidationError("No such market.")
-        maker_id, liquidity, shares_json, status, opens_at, closes_at = row
+        maker_id, liquidity, shares_json, status, opens_at, closes_at, question_id = row
         market = Market(pk=market_id, maker_id=maker_id, liquidity=liquidity, status=status)
         market.shares = shares_json if isinstance(shares_json, list) else json.loads(shares_json)
         outcome, shares, amount = _validate_trade_input(market, outcome, side, shares, amount)
@@ -297,6 +298,8 @@ def trade_execute(
             _sql("INSERT INTO {price} (market_id, at, prices, trade_id) VALUES (%s, %s, %s, %s)"),
             [market_id, stamp, json.dumps(quote.prices_after), trade_id],
         )
+        # The price is an input of the Bayesian aggregate: one debounced update per question.
+        bayes_aggregate_request(question_id=question_id)
     return Trade(
         pk=trade_id,
         market_id=market_id,

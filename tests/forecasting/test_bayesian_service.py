@@ -196,7 +196,7 @@ def test_bad_nuts_diagnostics_mark_the_run_failed_and_keep_the_last_good_one(fit
     services.bayes_aggregate_update(question_id=question.pk)
     real_fit = bayes.fit
 
-    def unconverged_sampler(data, *, method, previous=None):
+    def unconverged_sampler(data, *, method, previous=None, **targets):
         assert method == "nuts"
         result = real_fit(data, method="map", previous=previous)  # stands in for a sampler that did not mix
         result.method, result.diagnostics = "nuts", {"max_rhat": 1.5, "min_ess": 12, "divergences": 40}
@@ -374,7 +374,8 @@ def test_open_question_gets_the_bayesian_aggregate_naming_its_run(fitted):
         "method": "map",
         "model_p": pytest.approx(snapshot.parameters["model_p"]),
         "pool_p": pytest.approx(pool, abs=1e-6),
-        "stack_weights": [0.0, 1.0],
+        "market_p": None,
+        "stack_weights": [0.0, 1.0, 0.0],
     }
     assert snapshot.forecasters == 2 and snapshot.prediction is None
     assert 0 < snapshot.low < snapshot.probability_yes < snapshot.high < 1
@@ -387,7 +388,7 @@ def test_open_question_gets_the_bayesian_aggregate_naming_its_run(fitted):
 
 def test_the_stack_trusts_the_model_as_far_as_its_shown_record_supports(fitted, editor):
     _, skilled, unskilled = fitted
-    assert services.bayes_stack_training()[0].shape == (0, 2)  # no question was shown with the model
+    assert services.bayes_stack_training()[0].shape == (0, 3)  # no question was shown with the model
     start = timezone.now() - dt.timedelta(days=5)
     for i in range(16):
         yes = i % 2 == 0
@@ -397,7 +398,8 @@ def test_the_stack_trusts_the_model_as_far_as_its_shown_record_supports(fitted, 
         services.bayes_aggregate_update(question_id=question.pk, now=start + dt.timedelta(hours=1))
         services.question_resolve(question=question, actor=editor, outcome="yes" if yes else "no")
     pairs, outcomes = services.bayes_stack_training()
-    assert pairs.shape == (16, 2) and sorted(outcomes.tolist()) == [0.0] * 8 + [1.0] * 8
+    assert pairs.shape == (16, 3) and sorted(outcomes.tolist()) == [0.0] * 8 + [1.0] * 8
+    assert np.isnan(pairs[:, 2]).all()  # no market on these
     # the model was the sharper, and on the right side
     assert np.all(np.abs(pairs[:, 0] - 0.5) > np.abs(pairs[:, 1] - 0.5))
     assert np.all((pairs[:, 0] > 0.5) == (outcomes == 1))
