@@ -197,7 +197,7 @@ def run_default(args) -> bool:
     print(
         f"NUTS fit: {nuts_s:.1f} s; max r_hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess']:.0f}, divergences"
         f" {d['divergences']}, {d['sampler']} {d['chains']} chains x ({d['tune']} tune + {d['draws']} draws),"
-        f" mean {d['mean_leapfrog_steps']:.0f} leapfrog steps",
+        f" mean {d['mean_leapfrog_steps']:.0f} leapfrog steps, {d.get('rounds', 1)} round(s)",
         flush=True,
     )
 
