@@ -283,19 +283,10 @@ def fit_nuts(
     if tune is None:
         tune = TUNE_FROM_MODE if init is not None else TUNE_FROM_PRIOR
     sampling_started = time.monotonic()
-    trace, stats = _sample(
-        compiled,
-        values,
-        init,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        random_seed=random_seed,
-        target_accept=extra["target_accept"],
-    )
-    worst_rhat, lowest_ess = rhat_ess(trace, nf)
-    rounds = 1
-    while rounds < max_rounds and not (worst_rhat <= max_rhat and lowest_ess >= min_ess):
+    trace: dict[str, np.ndarray] = {}
+    stats: dict[str, Any] = {}
+    rounds = 0
+    while rounds < max(max_rounds, 1):
         more, more_stats = _sample(
             compiled,
             values,
@@ -303,13 +294,15 @@ def fit_nuts(
             draws=draws,
             tune=tune,
             chains=chains,
-            random_seed=None if random_seed is None else random_seed + 7919 * rounds,
+            random_seed=None if random_seed is None or rounds == 0 else random_seed + 7919 * rounds,
             target_accept=extra["target_accept"],
         )
-        trace = {name: np.concatenate([trace[name], more[name]], axis=0) for name in trace}
-        stats["divergences"] = stats.get("divergences", 0) + more_stats.get("divergences", 0)
+        trace = {name: np.concatenate([trace[name], more[name]], axis=0) if trace else more[name] for name in more}
+        stats = {**more_stats, "divergences": stats.get("divergences", 0) + more_stats.get("divergences", 0)}
         worst_rhat, lowest_ess = rhat_ess(trace, nf)
         rounds += 1
+        if worst_rhat <= max_rhat and lowest_ess >= min_ess:
+            break
     sampling_seconds = time.monotonic() - sampling_started
     result = _result(trace, layout, data, method="nuts")
     result.duration_seconds = time.monotonic() - started

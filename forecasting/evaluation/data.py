@@ -147,6 +147,35 @@ def _plausible_closes(question_id: pd.Series, made_at: pd.Series, closes_at: pd.
     return question_id.map(per_question).astype(made_at.dtype)
 
 
+def screen_rows(
+    question_id: pd.Series,
+    made_at: pd.Series,
+    resolved_at: pd.Series,
+    closes_at: pd.Series,
+    *,
+    bad_probability: pd.Series,
+    bad_outcome: pd.Series,
+) -> tuple[pd.Series, pd.Series, dict[str, int]]:
+    """The row rules every format shares: ``(keep, each row's plausible close, rows dropped per reason)``
+    (every reason of ``DROP_REASONS`` but the per-question ``inconsistent_question``). A row counts
+    under its first failing reason, in that order."""
+    bad_date = made_at.isna() | resolved_at.isna()
+    bad_probability = ~bad_date & bad_probability
+    bad_outcome = ~bad_date & ~bad_probability & bad_outcome
+    valid = ~(bad_date | bad_probability | bad_outcome)
+    late = valid & (made_at > resolved_at)
+    closes_at = _plausible_closes(question_id, made_at, closes_at, valid & ~late)
+    after_close = valid & ~late & closes_at.notna() & (made_at > closes_at)
+    dropped = {
+        "unparsable_date": int(bad_date.sum()),
+        "bad_probability": int(bad_probability.sum()),
+        "bad_outcome": int(bad_outcome.sum()),
+        "made_after_resolution": int(late.sum()),
+        "made_after_close": int(after_close.sum()),
+    }
+    return valid & ~late & ~after_close, closes_at, dropped
+
+
 def clean_forecasts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """Typed, valid rows (file order kept) and the number of rows dropped per reason.
 
@@ -167,14 +196,14 @@ def clean_forecasts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     probability = pd.to_numeric(frame["probability"], errors="coerce").astype(float)
     outcome = pd.to_numeric(frame["outcome"], errors="coerce").astype(float)
 
-    bad_date = made_at.isna() | resolved_at.isna()
-    bad_probability = ~bad_date & ~(np.isfinite(probability) & (probability >= 0) & (probability <= 1))
-    bad_outcome = ~bad_date & ~bad_probability & ~outcome.isin([0.0, 1.0])
-    valid = ~(bad_date | bad_probability | bad_outcome)
-    late = valid & (made_at > resolved_at)
-    closes_at = _plausible_closes(question_id, made_at, closes_at, valid & ~late)
-    after_close = valid & ~late & closes_at.notna() & (made_at > closes_at)
-    keep = valid & ~late & ~after_close
+    keep, closes_at, dropped = screen_rows(
+        question_id,
+        made_at,
+        resolved_at,
+        closes_at,
+        bad_probability=~(np.isfinite(probability) & (probability >= 0) & (probability <= 1)),
+        bad_outcome=~outcome.isin([0.0, 1.0]),
+    )
 
     clean = pd.DataFrame(
         {
@@ -190,16 +219,7 @@ def clean_forecasts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     grouped = clean.groupby("question_id", sort=False)
     inconsistent = (grouped["outcome"].transform("nunique") > 1) | (grouped["resolved_at"].transform("nunique") > 1)
     clean = clean[~inconsistent.to_numpy()].reset_index(drop=True)
-
-    dropped = {
-        "unparsable_date": int(bad_date.sum()),
-        "bad_probability": int(bad_probability.sum()),
-        "bad_outcome": int(bad_outcome.sum()),
-        "made_after_resolution": int(late.sum()),
-        "made_after_close": int(after_close.sum()),
-        "inconsistent_question": int(inconsistent.sum()),
-    }
-    return clean, dropped
+    return clean, {**dropped, "inconsistent_question": int(inconsistent.sum())}
 
 
 def questions_without_close(frame: pd.DataFrame) -> int:

@@ -31,7 +31,7 @@ import pandas as pd
 
 from forecasting import aggregation, scoring
 
-from .data import CLOSE_COLUMN, MissingColumnsError, _parse_dates, _plausible_closes, _standing_indexes
+from .data import CLOSE_COLUMN, MissingColumnsError, _parse_dates, _standing_indexes, screen_rows
 from .protocol import CAUSAL_RULE, ECE_BINS, LOG_CLIP, MIN_TRAINING_FORECASTERS, evaluate
 
 REQUIRED_COLUMNS = ("question_id", "forecaster_id", "made_at", "options", "probabilities", "outcome", "resolved_at")
@@ -86,14 +86,9 @@ def clean_multiple_choice(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, 
     vectors = pd.Series([r[1] for r in parsed], index=frame.index, dtype=object)
     winner = pd.Series([r[2] for r in parsed], index=frame.index, dtype=int)
 
-    bad_date = made_at.isna() | resolved_at.isna()
-    bad_probability = ~bad_date & vectors.isna()
-    bad_outcome = ~bad_date & ~bad_probability & (winner < 0)
-    valid = ~(bad_date | bad_probability | bad_outcome)
-    late = valid & (made_at > resolved_at)
-    closes_at = _plausible_closes(question_id, made_at, closes_at, valid & ~late)
-    after_close = valid & ~late & closes_at.notna() & (made_at > closes_at)
-    keep = valid & ~late & ~after_close
+    keep, closes_at, dropped = screen_rows(
+        question_id, made_at, resolved_at, closes_at, bad_probability=vectors.isna(), bad_outcome=winner < 0
+    )
 
     clean = pd.DataFrame(
         {
@@ -114,15 +109,7 @@ def clean_multiple_choice(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, 
         | (grouped["resolved_at"].transform("nunique") > 1)
     )
     clean = clean[~inconsistent.to_numpy()].reset_index(drop=True)
-    dropped = {
-        "unparsable_date": int(bad_date.sum()),
-        "bad_probability": int(bad_probability.sum()),
-        "bad_outcome": int(bad_outcome.sum()),
-        "made_after_resolution": int(late.sum()),
-        "made_after_close": int(after_close.sum()),
-        "inconsistent_question": int(inconsistent.sum()),
-    }
-    return clean, dropped
+    return clean, {**dropped, "inconsistent_question": int(inconsistent.sum())}
 
 
 def _as_binary(clean: pd.DataFrame) -> pd.DataFrame:
