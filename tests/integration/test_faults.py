@@ -328,6 +328,7 @@ def test_worker_killed_mid_bayes_refit_takes_its_lease_back_and_fits_as_undistur
     # The fit equals an undisturbed fit on the same data, made here.
     data, _ = services.bayesian.bayes_training_data()
     expected = bayes.fit(data, method="map", previous=None).to_dict()
+    expected["stack"] = bayes.fit_stack(*services.bayes_stack_training()).as_dict()
     stored = dict(fitted.fit)
     stored.pop("duration_seconds"), expected.pop("duration_seconds")  # wall-clock time, not the fit
     assert_close(stored, expected)
