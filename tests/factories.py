@@ -7,6 +7,7 @@ import factory
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
+from forecasting import services as forecasting_services
 from forecasting.models import Article, Prediction, Question, QuestionOption
 from forecasting.roles import ANALYSTS, EDITORS
 
@@ -88,3 +89,27 @@ class CommentFactory(factory.django.DjangoModelFactory):
     question = factory.SubFactory(QuestionFactory)
     author = factory.SubFactory(UserFactory)
     body = factory.Sequence(lambda n: f"Comment number {n}.")
+
+
+def resolved_history(editor, n_questions=12, skilled=None, unskilled=None):
+    """Questions where one forecaster is right and another is a coin flip."""
+    skilled = skilled or UserFactory(username="sharp")
+    unskilled = unskilled or UserFactory(username="noisy")
+    start = timezone.now() - dt.timedelta(days=60)
+    for i in range(n_questions):
+        yes = i % 2 == 0
+        q = QuestionFactory(opens_at=start, closes_at=timezone.now() + dt.timedelta(days=1))
+        forecasting_services.prediction_create(
+            question=q,
+            forecaster=skilled,
+            probability=Decimal("0.85" if yes else "0.15"),
+            now=start + dt.timedelta(days=i + 1),
+        )
+        forecasting_services.prediction_create(
+            question=q,
+            forecaster=unskilled,
+            probability=Decimal("0.3" if yes else "0.7"),
+            now=start + dt.timedelta(days=i + 1, hours=1),
+        )
+        forecasting_services.question_resolve(question=q, actor=editor, outcome="yes" if yes else "no")
+    return skilled, unskilled

@@ -14,35 +14,11 @@ from django.utils import timezone
 
 from forecasting import aggregation, bayes, services, tasks
 from forecasting.models import AggregateSnapshot, ModelRun, ModelSchedule, OutboxTask, Question, Resolution
-from tests.factories import PredictionFactory, QuestionFactory, UserFactory, multiple_choice_question
+from tests.factories import PredictionFactory, QuestionFactory, UserFactory, multiple_choice_question, resolved_history
 
 pytestmark = pytest.mark.django_db
 
 DAY = 86400.0
-
-
-def resolved_history(editor, n_questions=12, skilled=None, unskilled=None):
-    """Questions where one forecaster is right and another is a coin flip."""
-    skilled = skilled or UserFactory(username="sharp")
-    unskilled = unskilled or UserFactory(username="noisy")
-    start = timezone.now() - dt.timedelta(days=60)
-    for i in range(n_questions):
-        yes = i % 2 == 0
-        q = QuestionFactory(opens_at=start, closes_at=timezone.now() + dt.timedelta(days=1))
-        services.prediction_create(
-            question=q,
-            forecaster=skilled,
-            probability=Decimal("0.85" if yes else "0.15"),
-            now=start + dt.timedelta(days=i + 1),
-        )
-        services.prediction_create(
-            question=q,
-            forecaster=unskilled,
-            probability=Decimal("0.3" if yes else "0.7"),
-            now=start + dt.timedelta(days=i + 1, hours=1),
-        )
-        services.question_resolve(question=q, actor=editor, outcome="yes" if yes else "no")
-    return skilled, unskilled
 
 
 @pytest.fixture

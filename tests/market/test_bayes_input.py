@@ -13,8 +13,7 @@ from forecasting import services as forecasting
 from forecasting.models import OutboxTask
 from market import services
 from market.models import MICRO
-from tests.factories import QuestionFactory, UserFactory
-from tests.forecasting.test_bayesian_service import resolved_history
+from tests.factories import QuestionFactory, UserFactory, resolved_history
 
 pytestmark = pytest.mark.django_db
 
