@@ -144,7 +144,8 @@ def fit_stack(
     ``outcomes`` (n,) 0/1. Newton's method with step halving (the objective is convex)."""
     mean = np.asarray(PRIOR_MEAN, dtype=float)
     p = np.asarray(probabilities, dtype=float)
-    p = p.reshape(-1, p.shape[-1] if p.ndim == 2 and p.shape[-1] in (2, 3) else 2)
+    if p.ndim != 2:  # an empty or flat input: rows of (p_model, p_pool)
+        p = p.reshape(-1, 2)
     x = _design(p)
     y = np.asarray(outcomes, dtype=float)
     if x.shape[0] != y.shape[0]:

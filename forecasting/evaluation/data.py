@@ -147,6 +147,21 @@ def _plausible_closes(question_id: pd.Series, made_at: pd.Series, closes_at: pd.
     return question_id.map(per_question).astype(made_at.dtype)
 
 
+def typed_keys(frame: pd.DataFrame, required: Iterable[str]) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """``(question_id, made_at, resolved_at, closes_at)`` of a raw frame, dates parsed (NaT where
+    unparsable; ``closes_at`` all NaT without the optional column). Raises ``MissingColumnsError``
+    when one of ``required`` is absent."""
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise MissingColumnsError(missing)
+    made_at = _parse_dates(frame["made_at"])
+    if CLOSE_COLUMN in frame.columns:
+        closes_at = _parse_dates(frame[CLOSE_COLUMN])
+    else:
+        closes_at = pd.Series(pd.NaT, index=frame.index, dtype=made_at.dtype)
+    return frame["question_id"].astype(str), made_at, _parse_dates(frame["resolved_at"]), closes_at
+
+
 def screen_rows(
     question_id: pd.Series,
     made_at: pd.Series,
@@ -183,16 +198,7 @@ def clean_forecasts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     ``closes_at`` column gives each question's close (NaT where unknown, see ``_plausible_closes``);
     forecasts made after a known close are dropped, as the product accepts none.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise MissingColumnsError(missing)
-    question_id = frame["question_id"].astype(str)
-    made_at = _parse_dates(frame["made_at"])
-    resolved_at = _parse_dates(frame["resolved_at"])
-    if CLOSE_COLUMN in frame.columns:
-        closes_at = _parse_dates(frame[CLOSE_COLUMN])
-    else:
-        closes_at = pd.Series(pd.NaT, index=frame.index, dtype=made_at.dtype)
+    question_id, made_at, resolved_at, closes_at = typed_keys(frame, REQUIRED_COLUMNS)
     probability = pd.to_numeric(frame["probability"], errors="coerce").astype(float)
     outcome = pd.to_numeric(frame["outcome"], errors="coerce").astype(float)
 

@@ -31,7 +31,7 @@ import pandas as pd
 
 from forecasting import aggregation, scoring
 
-from .data import CLOSE_COLUMN, MissingColumnsError, _parse_dates, _standing_indexes, screen_rows
+from .data import _standing_indexes, screen_rows, typed_keys
 from .protocol import CAUSAL_RULE, ECE_BINS, LOG_CLIP, MIN_TRAINING_FORECASTERS, evaluate
 
 REQUIRED_COLUMNS = ("question_id", "forecaster_id", "made_at", "options", "probabilities", "outcome", "resolved_at")
@@ -70,14 +70,7 @@ def _parse_row(options: str, probabilities: str, outcome: str) -> tuple[tuple[st
 
 def clean_multiple_choice(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """Typed, valid rows (file order kept) and the rows dropped per reason (as ``clean_forecasts``)."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise MissingColumnsError(missing)
-    question_id = frame["question_id"].astype(str)
-    made_at = _parse_dates(frame["made_at"])
-    resolved_at = _parse_dates(frame["resolved_at"])
-    closes_raw = frame[CLOSE_COLUMN] if CLOSE_COLUMN in frame.columns else pd.Series("", index=frame.index)
-    closes_at = _parse_dates(closes_raw)
+    question_id, made_at, resolved_at, closes_at = typed_keys(frame, REQUIRED_COLUMNS)
     parsed = [
         _parse_row(o, p, str(w))
         for o, p, w in zip(frame["options"], frame["probabilities"], frame["outcome"], strict=True)

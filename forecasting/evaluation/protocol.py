@@ -70,8 +70,9 @@ def fit_index(refits: np.ndarray, instant: float) -> int:
 
 @dataclass(frozen=True)
 class _Job:
-    """One aggregate to take: question ``history`` (truncated to its first ``count`` forecasts for a
-    time-average step) at ``instant``, for ``methods``; ``weight`` is the step's duration (0: final)."""
+    """One aggregate to take, for ``methods``: ``key`` says which (``("final", id)``, ``("input", id)``:
+    a stack's training value, ``("step", id, duration)``: a time-average step, whose ``history`` is
+    truncated to the forecasts made so far)."""
 
     key: tuple
     history: QuestionHistory

@@ -372,22 +372,22 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
     counts = dict(
         forecasts.order_by().values("forecaster_id").annotate(n=Count("id")).values_list("forecaster_id", "n")
     )
-    inputs = {
-        "seconds_to_resolution": np.maximum(horizon - latest.made_at, 0.0),
-        "life_seconds": max(horizon - question.opens_at.timestamp(), 0.0),
-        "opener_key": first,
-        "revisions": [max(counts.get(k, 1) - 1, 0) for k in keys],
-    }
+
+    # The same reading of the forecasts for every outcome: only the probabilities differ.
+    def read(p_yes: np.ndarray, *, interval: bool = True) -> tuple[float, float, float]:
+        return fit.aggregate(
+            keys,
+            p_yes,
+            np.maximum(horizon - latest.made_at, 0.0),
+            life_seconds=max(horizon - question.opens_at.timestamp(), 0.0),
+            opener_key=first,
+            revisions=[max(counts.get(k, 1) - 1, 0) for k in keys],
+            interval=interval,
+        )
+
     if not question.is_binary:
-        return _multiple_choice_snapshot(question, run, fit, keys, latest, inputs, now)
-    p_model, p_low, p_high = fit.aggregate(
-        keys,
-        latest.probabilities[:, 1],
-        inputs["seconds_to_resolution"],
-        life_seconds=inputs["life_seconds"],
-        opener_key=first,
-        revisions=inputs["revisions"],
-    )
+        return _multiple_choice_snapshot(question, run, read, keys, latest, now)
+    p_model, p_low, p_high = read(latest.probabilities[:, 1])
     # What readers see is the model stacked with the log-odds mean by the trust its record earned
     # (``bayes.stacking``); the interval covers both how far to trust the model and the model's own.
     stack = _stack(run)
@@ -434,20 +434,14 @@ def _save_unless_repeated(snapshot: AggregateSnapshot) -> AggregateSnapshot:
     return snapshot
 
 
-def _multiple_choice_snapshot(question, run, fit, keys, latest, inputs, now) -> AggregateSnapshot:
+def _multiple_choice_snapshot(question, run, read, keys, latest, now) -> AggregateSnapshot:
     """Each option read by the yes/no model as "does this option win?" and stacked like a yes/no
     question; the options' values renormalised (the same reduction the evaluation scores)."""
     stack = _stack(run)
     model, pool, shown = [], [], []
     for k in range(latest.probabilities.shape[1]):
         p_option = latest.probabilities[:, k]
-        p_model, _, _ = fit.aggregate(
-            keys,
-            p_option,
-            inputs["seconds_to_resolution"],
-            interval=False,
-            **{name: inputs[name] for name in ("life_seconds", "opener_key", "revisions")},
-        )
+        p_model, _, _ = read(p_option, interval=False)
         p_pool = float(aggregation.logodds_mean(p_option)[1])
         model.append(float(p_model))
         pool.append(p_pool)
