@@ -54,10 +54,25 @@ made so far for a time-average step). ``STACKED[name]`` methods combine other me
 aggregates with weights learnt from those methods' out-of-sample final aggregates on the
 training questions (``bayes``: the model ``bayes_model`` stacked with ``logodds_mean``).
 
+Numeric and date questions
+--------------------------
+Files with a ``cdf`` column are in the numeric flat format (``numeric``: ``question_id, forecaster_id,
+made_at, cdf, range_min, range_max, open_lower_bound, open_upper_bound, outcome, resolved_at`` and
+optionally ``zero_point, question_type, closes_at``; ``cdf`` a JSON list of 201 values on the scaled
+range, ``outcome`` a number, an ISO date or ``below_lower_bound`` / ``above_upper_bound``). They are
+cleaned by the same row rules (plus ``bad_scale``, ``bad_cdf``, ``bad_outcome``) and scored under the same
+``CAUSAL_RULE`` by ``evaluate_numeric``: each question's latest CDFs at its end, the mean CRPS (units of
+the range) and mean log density at the outcome of ``linear_pool``, ``recency_weighted_mean``,
+``quantile_average`` and ``learnt_pool`` (``forecasting.continuous.learnt``: a skill-weighted, dispersion-recalibrated
+linear pool learnt walk-forward from questions resolved strictly before each question's end).
+See docs/continuous.md.
+
 Modules: ``data`` (reading and cleaning, ``QuestionHistory``), ``learners`` (``LEARNERS``,
 ``STACKED``), ``skill_weighted``, ``protocol`` (``evaluate``: the sweep), ``multiple_choice``,
-``plots`` (``--plots``) and ``report`` (the table).
+``numeric`` (with ``forecasting.continuous.learnt``), ``plots`` (``--plots``) and ``report`` (the table).
 """
+
+from forecasting.continuous.learnt import LearntPool, extremize_cdf, fit_dispersion, learnt_pool
 
 from .data import (
     DROP_REASONS,
@@ -83,6 +98,15 @@ from .learners import (
     fit_skill_weighted_logodds,
 )
 from .multiple_choice import clean_multiple_choice, evaluate_multiple_choice, is_multiple_choice
+from .numeric import (
+    NumericQuestion,
+    build_numeric_questions,
+    clean_numeric,
+    evaluate_numeric,
+    format_numeric_table,
+    is_numeric,
+    resolve_numeric_methods,
+)
 from .protocol import (
     CAUSAL_RULE,
     DEFAULT_MIN_FORECASTERS,
@@ -114,23 +138,34 @@ __all__ = [
     "STACKED",
     "ForecastLog",
     "Learner",
+    "LearntPool",
     "MissingColumnsError",
+    "NumericQuestion",
     "QuestionHistory",
     "Stacked",
     "aggregate",
     "build_histories",
+    "build_numeric_questions",
     "clean_forecasts",
     "clean_multiple_choice",
+    "clean_numeric",
     "evaluate",
     "evaluate_multiple_choice",
+    "evaluate_numeric",
+    "extremize_cdf",
+    "fit_dispersion",
     "fit_extremized_logodds",
     "fit_index",
     "fit_skill_weighted_logodds",
+    "format_numeric_table",
     "format_table",
     "is_multiple_choice",
+    "is_numeric",
+    "learnt_pool",
     "load_forecasts",
     "questions_without_close",
     "read_csv",
     "refit_times",
     "resolve_methods",
+    "resolve_numeric_methods",
 ]

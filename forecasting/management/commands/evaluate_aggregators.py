@@ -65,7 +65,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "file", help="CSV (or .csv.gz): question_id, forecaster_id, made_at, probability, outcome, resolved_at"
+            "file",
+            help="CSV (or .csv.gz): question_id, forecaster_id, made_at, probability, outcome, resolved_at "
+            "(or the multiple-choice or numeric format, detected from the header)",
         )
         parser.add_argument("--since", help="only score questions resolved on or after this date (YYYY-MM-DD)")
         parser.add_argument(
@@ -102,8 +104,12 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             raw = evaluation.read_csv(options["file"])
-            multiple_choice = evaluation.is_multiple_choice(raw)
-            if multiple_choice:
+            numeric = evaluation.is_numeric(raw)
+            multiple_choice = not numeric and evaluation.is_multiple_choice(raw)
+            if numeric:
+                evaluation.resolve_numeric_methods(requested)
+                frame, dropped = evaluation.clean_numeric(raw)
+            elif multiple_choice:
                 frame, dropped = evaluation.clean_multiple_choice(raw)
             else:
                 methods = evaluation.resolve_methods(requested)
@@ -126,6 +132,19 @@ class Command(BaseCommand):
             )
 
         progress = None if options["json"] else _ProgressLine(self.stderr, started)
+        if numeric:
+            if options["time_averaged"] or options["plots"]:
+                raise CommandError("--time-averaged and --plots are for yes/no files only, not numeric ones")
+            result = evaluation.evaluate_numeric(
+                raw,
+                since=since,
+                min_forecasters=options["min_forecasters"],
+                refit_every_days=options["refit_every"],
+                methods=requested,
+                progress=progress,
+            )
+            self._finish(result, options, started)
+            return
         if multiple_choice:
             if options["time_averaged"] or options["plots"] or since:
                 raise CommandError("--time-averaged, --plots and --since are for yes/no files only")
@@ -169,5 +188,7 @@ class Command(BaseCommand):
         )
         if options["json"]:
             self.stdout.write(json.dumps(_json_safe(result)))
+        elif result.get("question_type") == "numeric":
+            self.stdout.write(evaluation.format_numeric_table(result))
         else:
             self.stdout.write(evaluation.format_table(result))
