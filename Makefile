@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test install check-python lint format lock clean audit
+.PHONY: demo test install check-python lint format lock clean audit mutation
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null || { \
@@ -50,6 +50,13 @@ format: install
 # network). AUDIT_FLAGS=--offline-ok (CI) passes with an "audit skipped: no network" line without it.
 audit: install
 	$(BIN)/python bin/audit.py $(AUDIT_FLAGS) requirements.lock
+
+# Mutation testing of the pure cores (docs/testing.md): mutmut changes each core listed under
+# [tool.mutation] in pyproject.toml one small step at a time and runs only that core's own unit tests;
+# writes var/mutation/results.json and prints the survivors. Not part of `make test` (~10 minutes).
+# MODULES="forecasting/scoring.py market/lmsr.py" runs only those cores.
+mutation: install
+	nice -n 10 $(BIN)/python bin/mutation.py $(MODULES)
 
 # Re-resolve the pinned versions from pyproject.toml in a throw-away environment.
 lock: check-python

@@ -31,6 +31,7 @@ from forecasting.models import (
     RATIONALE_MAX_LENGTH,
     AggregateState,
     Article,
+    Conditional,
     Prediction,
     Question,
     QuestionEvent,
@@ -41,8 +42,9 @@ from market import services as market
 from market.models import MICRO, LedgerTransaction, Market, Position, PricePoint
 
 from . import content
-from .crowd import Crowd, ForecastEvent, QuestionSpec, simulate
+from .crowd import HISTORY, Crowd, ForecastEvent, QuestionSpec, simulate
 from .models import DEMO_READERS_GROUP, DemoRun
+from .ranges import RangeForecastEvent, RangeSpec, simulate_ranges
 
 DEFAULT_SEED = 20251204
 DESK_EDITOR = "demo-desk-editor"
@@ -75,6 +77,7 @@ def demo_seed(*, seed: int = DEFAULT_SEED, now: dt.datetime | None = None, reade
         return None
     ensure_role_groups()
     desk = _desk_editor()
+    _conditional_pair(desk=desk, now=now)
     front = list(
         Question.objects.filter(
             status=Question.Status.OPEN, published_at__isnull=False, opens_at__lt=now, closes_at__gt=now
@@ -87,12 +90,17 @@ def demo_seed(*, seed: int = DEFAULT_SEED, now: dt.datetime | None = None, reade
     anchor = min([now, *(q.article.published_at for q in front)])
     older = _older_articles(desk=desk, anchor=anchor, now=now)
 
+    ranged = [q for q in front if q.is_continuous]  # numeric and date: medians and intervals
+    front = [q for q in front if not q.is_continuous]
     specs = [_spec(q, FRONT_PAGE_POPULARITY) for q in front]
     specs += [_spec(q, OLDER_POPULARITY, outcome=o, closes_at=c) for q, o, c, _ in older]
     crowd = simulate(seed=seed, questions=specs, now=now, readers=readers)
     users = _create_readers(crowd)
     questions = {_key(q): q for q in front} | {_key(q): q for q, *_ in older}
     forecasts = _write_forecasts(crowd, questions, users)
+    range_specs = [RangeSpec(_key(q), q.opens_at, q.closes_at, popularity=FRONT_PAGE_POPULARITY) for q in ranged]
+    range_events = simulate_ranges(seed=seed, questions=range_specs, now=now, readers=crowd.readers)
+    forecasts += _write_range_forecasts(range_events, {_key(q): q for q in ranged}, users)
     trades = _replay_trades(crowd, questions, users, seed)
 
     comments = seed_comments(crowd=crowd, questions=questions, users=users)  # before annulment closes threads
@@ -100,7 +108,7 @@ def demo_seed(*, seed: int = DEFAULT_SEED, now: dt.datetime | None = None, reade
         _resolve_in_the_past(question, outcome=outcome, closes_at=closes_at, resolved_at=resolved_at, desk=desk)
     forecasting.aggregator_fits_refresh(now=now)
     # Every snapshot made with the fitted parameters, so stored aggregates equal a recompute.
-    forecasting.aggregate_history_rebuild_many(question_ids=sorted(q.pk for q in questions.values()))
+    forecasting.aggregate_history_rebuild_many(question_ids=sorted(q.pk for q in [*questions.values(), *ranged]))
     # What a new forecast does next: queue the open yes/no questions' Bayesian update.
     for state in AggregateState.objects.filter(
         question__in=[q for q in front if q.is_binary], last_prediction__isnull=False
@@ -137,6 +145,27 @@ def _desk_editor():
         editor.save(update_fields=["password"])
     editor.groups.add(Group.objects.get(name=EDITORS))
     return User.objects.get(pk=editor.pk)  # fresh: no stale permission cache
+
+
+# The seed article's conditional pair: "if a ceasefire is agreed, will Putin and Trump meet?"
+CONDITIONAL_PAIR = (
+    "Will Russia and Ukraine agree a ceasefire before 1 July 2027?",
+    "Will Vladimir Putin and Donald Trump meet in person before 1 April 2027?",
+)
+
+
+def _conditional_pair(*, desk, now: dt.datetime) -> None:
+    """Make the seed article's conditional pair through ``conditional_create``, then date its branches'
+    opening back (as the older questions' dates are) so the crowd has weeks to forecast them."""
+    found = {q.title: q for q in Question.objects.filter(title__in=CONDITIONAL_PAIR, status=Question.Status.OPEN)}
+    if len(found) != len(CONDITIONAL_PAIR) or Conditional.objects.exists():
+        return
+    pair = forecasting.conditional_create(
+        actor=desk, condition=found[CONDITIONAL_PAIR[0]], outcome=found[CONDITIONAL_PAIR[1]]
+    )
+    opened = max(now - HISTORY, min(q.opens_at for q in found.values()))
+    Question.objects.filter(pk__in=[pair.if_yes_id, pair.if_no_id]).update(opens_at=opened, published_at=opened)
+    QuestionEvent.objects.filter(question_id__in=[pair.if_yes_id, pair.if_no_id]).update(created_at=opened)
 
 
 def _key(question: Question) -> str:
@@ -263,6 +292,32 @@ def _write_forecasts(crowd: Crowd, questions: dict[str, Question], users: dict[s
                 if event.option_probabilities
                 else None,
                 rationale=event.rationale,
+                made_at=event.at,
+            )
+        )
+    Prediction.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def _write_range_forecasts(
+    events: Sequence[RangeForecastEvent], questions: dict[str, Question], users: dict[str, object]
+) -> int:
+    """The crowd's numeric and date forecasts: each median and interval (positions on the range) in the
+    question's units, made into its CDF by ``cdf_from_components`` (the page's path), written in bulk."""
+    rows = []
+    for event in events:
+        question = questions[event.question]
+        if not question.accepts_forecasts(event.at):
+            raise ValidationError(f"Question {question.pk} does not take forecasts at {event.at:%Y-%m-%d %H:%M}.")
+        median, low, high = (float(question.scale.from_unit(u)) for u in (event.median, event.low, event.high))
+        cdf = forecasting.cdf_from_components(
+            question=question, components=[{"median": median, "low": low, "high": high}]
+        )
+        rows.append(
+            Prediction(
+                question=question,
+                forecaster=users[event.reader],
+                cdf=[round(x, 6) for x in cdf],
                 made_at=event.at,
             )
         )

@@ -1,6 +1,7 @@
 """Pure helpers for the charts (no Django): a small server-rendered SVG step line (sparklines,
-pages without JavaScript), downsampling of long histories for the interactive chart, and the
-histogram of current forecasts."""
+pages without JavaScript), downsampling of long histories for the interactive chart, the
+histogram of current forecasts, and the drawings of numeric and date questions' distributions
+(densities, CDF, the fan of their history)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import datetime as dt
 from collections.abc import Sequence
 
 import numpy as np
+
+from .continuous import density, quantile
 
 
 def step_chart(points: list[tuple[float, float]], width: int = 560, height: int = 140) -> dict | None:
@@ -72,3 +75,145 @@ def histogram(values: Sequence[float], bins: int = 20) -> list[int]:
             raise ValueError(f"{value} is not a probability")
         counts[min(int(value * bins), bins - 1)] += 1
     return counts
+
+
+# --- numeric and date questions: distributions on the question's scaled range ----------------------------
+#
+# A forecast is a 201-point CDF on the unit interval (``forecasting.continuous``): x runs over that interval
+# (a log-scaled question's axis is logarithmic, as its grid is), the caller labels the ticks in real units.
+
+DENSITY_PEAK_ROOM = 1.08  # the tallest curve stops just under the top edge
+
+
+def _number(value: float) -> str:
+    """An SVG coordinate: two decimals at most, no trailing zeros ("12.5", "40", "0")."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _clamped_position(position: float | None, *, empty: float) -> float:
+    """A unit position drawn inside the range: beyond a bound (±inf) at that bound, ``None`` at ``empty``."""
+    if position is None or np.isnan(position):
+        return empty
+    return float(min(max(position, 0.0), 1.0))
+
+
+def tail_masses(cdf: Sequence[float]) -> tuple[float, float]:
+    """(mass below the range, mass above it) of a CDF."""
+    return float(cdf[0]), float(1.0 - cdf[-1])
+
+
+def interval_positions(cdf: Sequence[float]) -> tuple[float, float, float]:
+    """The 10th, 50th and 90th percentiles of a CDF as unit positions (-inf / +inf beyond the range)."""
+    low, median, high = np.asarray(quantile(np.asarray(cdf, dtype=float), [0.1, 0.5, 0.9]), dtype=float)
+    return float(low), float(median), float(high)
+
+
+def distribution_chart(
+    curves: dict[str, Sequence[float] | None],
+    *,
+    marker: float | None = None,
+    width: int = 560,
+    height: int = 160,
+) -> dict | None:
+    """The in-range densities of several CDFs (``{"community": cdf, "mine": cdf}``) on one vertical scale.
+
+    Each curve gets ``area`` (an SVG path, closed along the bottom edge) and ``line`` (polyline points)
+    through the centres of the 200 buckets, held flat to the edges, and its tail masses ``below`` and
+    ``above`` the range. ``marker`` is a resolution's unit position: ``x`` inside the range, or
+    ``side`` "below" / "above" beyond it. ``None`` when no curve is given.
+    """
+    given = {name: np.asarray(cdf, dtype=float) for name, cdf in curves.items() if cdf is not None}
+    if not given:
+        return None
+    densities = {name: density(cdf) for name, cdf in given.items()}
+    peak = max(float(values.max()) for values in densities.values())
+    scale_y = height / (max(peak, 1e-9) * DENSITY_PEAK_ROOM)
+    buckets = len(next(iter(densities.values())))
+    xs = [0.0, *((np.arange(buckets) + 0.5) / buckets), 1.0]
+    drawn = {}
+    for name, values in densities.items():
+        ys = [values[0], *values, values[-1]]
+        points = [f"{_number(x * width)},{_number(height - y * scale_y)}" for x, y in zip(xs, ys, strict=True)]
+        below, above = tail_masses(given[name])
+        drawn[name] = {
+            "line": " ".join(points),
+            "area": f"M0,{height} L" + " L".join(points) + f" L{width},{height} Z",
+            "below": below,
+            "above": above,
+        }
+    chart = {"width": width, "height": height, "curves": drawn, "marker": None}
+    if marker is not None and not np.isnan(marker):
+        if marker < 0:
+            chart["marker"] = {"side": "below"}
+        elif marker > 1:
+            chart["marker"] = {"side": "above"}
+        else:
+            chart["marker"] = {"side": "inside", "x": _number(marker * width)}
+    return chart
+
+
+def tail_bar(mass: float, height: int = 60) -> dict:
+    """A bar of a probability mass beyond the range, on a 0-100% scale ``height`` tall: its y and height."""
+    mass = min(max(float(mass), 0.0), 1.0)
+    bar = mass * height
+    return {"y": _number(height - bar), "height": _number(bar), "mass": mass}
+
+
+def cdf_chart(cdf: Sequence[float], *, width: int = 560, height: int = 120) -> dict:
+    """A CDF as a polyline (y: 0% at the bottom, 100% at the top), and the x of its 10th, 50th and 90th
+    percentiles (``None`` when beyond the range)."""
+    values = np.asarray(cdf, dtype=float)
+    xs = np.linspace(0.0, 1.0, len(values))
+    points = " ".join(f"{_number(x * width)},{_number((1 - y) * height)}" for x, y in zip(xs, values, strict=True))
+    marks = {}
+    for name, position in zip(("low", "median", "high"), interval_positions(values), strict=True):
+        marks[name] = _number(position * width) if np.isfinite(position) else None
+    return {"width": width, "height": height, "points": points, **marks}
+
+
+def fan_chart(
+    times: Sequence[float],
+    intervals: Sequence[tuple[float, float, float]],
+    *,
+    until: float | None = None,
+    width: int = 560,
+    height: int = 160,
+) -> dict | None:
+    """A distribution's history as a fan: the 10-90% band (a polygon) and the median (a polyline) over time.
+
+    ``times`` are epoch seconds, sorted; ``intervals`` each time's (10th, 50th, 90th) percentile positions
+    on the unit range (beyond it: drawn at its edge); each value holds until the next, the last one until
+    ``until`` (default: the last time). y: the range's low end at the bottom. ``None`` for no time span.
+    """
+    if len(times) != len(intervals):
+        raise ValueError("times and intervals differ in length")
+    if not times:
+        return None
+    end = max(until if until is not None else times[-1], times[-1])
+    start = times[0]
+    if end <= start:
+        return None
+    span = end - start
+
+    def x(t: float) -> str:
+        return _number((t - start) / span * width)
+
+    def y(position: float, empty: float) -> str:
+        return _number((1 - _clamped_position(position, empty=empty)) * height)
+
+    edges = [*times[1:], end]
+    upper, lower, middle = [], [], []
+    for t, t_next, (low, median, high) in zip(times, edges, intervals, strict=True):
+        for at in (t, t_next):
+            upper.append(f"{x(at)},{y(high, 1.0)}")
+            lower.append(f"{x(at)},{y(low, 0.0)}")
+            middle.append(f"{x(at)},{y(median, 0.5)}")
+    return {
+        "width": width,
+        "height": height,
+        "band": " ".join(upper + lower[::-1]),
+        "median": " ".join(middle),
+        "first": dt.datetime.fromtimestamp(start, tz=dt.UTC),
+        "last": dt.datetime.fromtimestamp(end, tz=dt.UTC),
+    }

@@ -25,9 +25,14 @@ SORTS = [
 ]
 
 
+# Each type's headline method (numeric and date questions have their own); a question has snapshots of its
+# type's methods only, so filtering on both picks the right one.
+HEADLINE_METHODS = (services.HEADLINE_METHOD, services.CONTINUOUS_HEADLINE_METHOD)
+
+
 def _latest_headline(field: str):
     """The newest headline snapshot's ``field`` of the outer question (one correlated subquery)."""
-    snapshots = AggregateSnapshot.objects.filter(question=OuterRef("pk"), method=services.HEADLINE_METHOD)
+    snapshots = AggregateSnapshot.objects.filter(question=OuterRef("pk"), method__in=HEADLINE_METHODS)
     return Subquery(snapshots.order_by("-at", "-id").values(field)[:1])
 
 

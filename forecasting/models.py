@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
@@ -9,6 +10,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+from .continuous import Scale
 
 MIN_PROBABILITY = Decimal("0.01")
 MAX_PROBABILITY = Decimal("0.99")
@@ -48,6 +51,12 @@ class Article(models.Model):
 class QuestionType(models.TextChoices):
     BINARY = "binary", "Yes / No"
     MULTIPLE_CHOICE = "multiple_choice", "Multiple choice"
+    NUMERIC = "numeric", "Numeric"
+    DATE = "date", "Date"
+
+
+# A numeric or date question's forecast is a distribution over a range (``forecasting.continuous``).
+CONTINUOUS_TYPES = (QuestionType.NUMERIC, QuestionType.DATE)
 
 
 class QuestionStatus(models.TextChoices):
@@ -114,6 +123,15 @@ class Question(models.Model):
     external_id = models.CharField(
         max_length=200, blank=True, help_text="Identifier in the source an imported question came from."
     )
+    # Numeric and date questions: the range readers forecast over (dates as epoch seconds), as Metaculus.
+    range_min = models.FloatField(null=True, blank=True, help_text="Numeric/date: the low end of the range.")
+    range_max = models.FloatField(null=True, blank=True, help_text="Numeric/date: the high end of the range.")
+    open_lower_bound = models.BooleanField(default=False, help_text="The outcome may fall below the range.")
+    open_upper_bound = models.BooleanField(default=False, help_text="The outcome may fall above the range.")
+    zero_point = models.FloatField(
+        null=True, blank=True, help_text="Numeric: a log scale whose zero is this value (outside the range)."
+    )
+    unit = models.CharField(max_length=30, blank=True, help_text="Numeric: the unit shown after values.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -138,6 +156,16 @@ class Question(models.Model):
             models.CheckConstraint(condition=Q(closes_at__gt=models.F("opens_at")), name="question_closes_after_opens"),
             models.CheckConstraint(condition=Q(status__in=QuestionStatus.values), name="question_status_valid"),
             models.CheckConstraint(condition=Q(question_type__in=QuestionType.values), name="question_type_valid"),
+            models.CheckConstraint(
+                condition=(
+                    Q(question_type__in=CONTINUOUS_TYPES, range_min__isnull=False, range_max__gt=models.F("range_min"))
+                    | (
+                        ~Q(question_type__in=CONTINUOUS_TYPES)
+                        & Q(range_min__isnull=True, range_max__isnull=True, zero_point__isnull=True)
+                    )
+                ),
+                name="question_range_iff_continuous",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -154,6 +182,39 @@ class Question(models.Model):
     @property
     def is_binary(self) -> bool:
         return self.question_type == self.Type.BINARY
+
+    @property
+    def is_multiple_choice(self) -> bool:
+        return self.question_type == self.Type.MULTIPLE_CHOICE
+
+    @property
+    def is_continuous(self) -> bool:
+        """A numeric or date question: forecasts are distributions over ``scale``."""
+        return self.question_type in CONTINUOUS_TYPES
+
+    @property
+    def is_date(self) -> bool:
+        return self.question_type == self.Type.DATE
+
+    @property
+    def scale(self) -> Scale:
+        return Scale(
+            range_min=self.range_min,
+            range_max=self.range_max,
+            open_lower=self.open_lower_bound,
+            open_upper=self.open_upper_bound,
+            zero_point=self.zero_point,
+        )
+
+    def format_value(self, value: float | None, *, with_unit: bool = True) -> str:
+        """A value on this question's scale as readers read it: a date, or a number with its unit."""
+        if value is None:
+            return ""
+        if self.is_date:
+            return dt.datetime.fromtimestamp(value, tz=dt.UTC).strftime("%-d %b %Y")
+        magnitude = abs(value)
+        text = f"{value:,.0f}" if magnitude >= 100 else f"{value:,.3g}" if magnitude >= 1 else f"{value:.3g}"
+        return f"{text} {self.unit}".strip() if with_unit else text
 
     def accepts_forecasts(self, at=None) -> bool:
         at = at or timezone.now()
@@ -194,13 +255,15 @@ class Prediction(models.Model):
     """One forecast. Append-only: updating a forecast adds a row; the latest row per forecaster counts.
 
     Binary questions store the probability of YES; multiple-choice questions store one
-    probability per option, in option order, as decimal strings that sum to 1.
+    probability per option, in option order, as decimal strings that sum to 1; numeric and date
+    questions store a 201-point CDF on the question's scaled range (``forecasting.continuous``).
     """
 
     question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="predictions")
     forecaster = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="predictions")
     probability = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
     option_probabilities = models.JSONField(null=True, blank=True)
+    cdf = models.JSONField(null=True, blank=True, help_text="Numeric/date: P(X <= location k/200 of the range).")
     made_at = models.DateTimeField(default=timezone.now)
     # Why the forecaster thinks so (Good Judgment Open style), Markdown, shown beside the forecast.
     rationale = models.TextField(blank=True, default="", max_length=RATIONALE_MAX_LENGTH)
@@ -217,7 +280,7 @@ class Prediction(models.Model):
                 name="prediction_probability_in_range",
             ),
             models.CheckConstraint(
-                condition=Q(probability__isnull=False) | Q(option_probabilities__isnull=False),
+                condition=Q(probability__isnull=False) | Q(option_probabilities__isnull=False) | Q(cdf__isnull=False),
                 name="prediction_has_probabilities",
             ),
         ]
@@ -226,10 +289,12 @@ class Prediction(models.Model):
         return f"{self.forecaster} on {self.question_id} at {self.made_at:%Y-%m-%d %H:%M}"
 
     def probability_vector(self) -> list[float]:
-        """The forecast as a probability per outcome: [P(no), P(yes)] or one per option."""
+        """The forecast as a vector: [P(no), P(yes)], one probability per option, or the CDF's 201 values."""
         if self.probability is not None:
             p = float(self.probability)
             return [1.0 - p, p]
+        if self.cdf is not None:
+            return [float(x) for x in self.cdf]
         return [float(x) for x in self.option_probabilities]
 
 
@@ -240,11 +305,15 @@ class Resolution(models.Model):
         YES = "yes", "Yes"
         NO = "no", "No"
         OPTION = "option", "Option"
+        VALUE = "value", "Value"  # numeric and date questions: ``value``
+        BELOW = "below", "Below the range"
+        ABOVE = "above", "Above the range"
         ANNULLED = "annulled", "Annulled"
 
     question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="resolutions")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     option = models.ForeignKey(QuestionOption, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    value = models.FloatField(null=True, blank=True, help_text="Numeric/date: the outcome (dates as epoch seconds).")
     note = models.TextField(blank=True)
     source = models.CharField(max_length=500, blank=True, help_text="Where the outcome was read: a URL or a citation.")
     resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -264,6 +333,10 @@ class Resolution(models.Model):
                 condition=Q(outcome="option", option__isnull=False) | (~Q(outcome="option") & Q(option__isnull=True)),
                 name="resolution_option_iff_option_outcome",
             ),
+            models.CheckConstraint(
+                condition=Q(outcome="value", value__isnull=False) | (~Q(outcome="value") & Q(value__isnull=True)),
+                name="resolution_value_iff_value_outcome",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -272,6 +345,8 @@ class Resolution(models.Model):
     def describe(self) -> str:
         if self.outcome == self.Outcome.OPTION:
             return self.option.label
+        if self.outcome == self.Outcome.VALUE:
+            return self.question.format_value(self.value)
         return self.get_outcome_display()
 
     def outcome_index(self) -> int | None:
@@ -283,6 +358,45 @@ class Resolution(models.Model):
         if self.outcome == self.Outcome.OPTION:
             return self.option.position
         return None
+
+    def outcome_position(self) -> float | None:
+        """A numeric or date outcome's place on the question's scale (``Scale.outcome_position``):
+        0..1 inside the range, -inf below it, +inf above it; None otherwise."""
+        if self.outcome == self.Outcome.VALUE:
+            return float(self.question.scale.outcome_position(self.value))
+        if self.outcome == self.Outcome.BELOW:
+            return float("-inf")
+        if self.outcome == self.Outcome.ABOVE:
+            return float("inf")
+        return None
+
+
+class Conditional(models.Model):
+    """ "If A, then B?" (Metaculus's conditionals): two yes/no questions readers forecast, B given A
+    resolves YES (``if_yes``) and B given A resolves NO (``if_no``). When the condition resolves, the branch
+    that did not happen is annulled; the other resolves with ``outcome`` (``services.conditionals``)."""
+
+    condition = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="conditionals_as_condition")
+    outcome = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="conditionals_as_outcome")
+    if_yes = models.OneToOneField(Question, on_delete=models.PROTECT, related_name="conditional_if_yes")
+    if_no = models.OneToOneField(Question, on_delete=models.PROTECT, related_name="conditional_if_no")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["condition", "outcome"], name="conditional_once_per_pair"),
+            models.CheckConstraint(condition=~Q(condition=models.F("outcome")), name="conditional_two_questions"),
+        ]
+
+    def __str__(self) -> str:
+        return f"If {self.condition}, then {self.outcome}?"
+
+    def branches(self) -> list[tuple[str, Question]]:
+        return [("yes", self.if_yes), ("no", self.if_no)]
 
 
 class QuestionEvent(models.Model):
@@ -326,6 +440,7 @@ class Score(models.Model):
         LOG = "log", "Log score"
         BASELINE = "baseline", "Baseline score"
         PEER = "peer", "Peer score"
+        CRPS = "crps", "CRPS"  # numeric and date questions, in units of the range
 
     class Method(models.TextChoices):
         SPOT = "spot", "At resolution"
@@ -388,7 +503,9 @@ class AggregateSnapshot(models.Model):
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="aggregate_snapshots")
     method = models.CharField(max_length=40)
     at = models.DateTimeField()
-    probabilities = models.JSONField(help_text="One probability per outcome: [P(no), P(yes)] or one per option.")
+    probabilities = models.JSONField(
+        help_text="One probability per outcome: [P(no), P(yes)] or one per option; numeric/date: the 201-point CDF."
+    )
     forecasters = models.PositiveIntegerField()
     prediction = models.ForeignKey(Prediction, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     parameters = models.JSONField(default=dict, blank=True, help_text="Learnt parameters used, e.g. the factor.")

@@ -33,8 +33,9 @@ def score_question(question_id: int) -> int:
 
 @shared_task(name="forecasting.tasks.refit_aggregators", **_RETRIED)
 def refit_aggregators() -> dict:
-    """Refit the learnt aggregation parameters (the extremizing factor) on every resolved question."""
-    return {fit.method: fit.parameters for fit in services.aggregator_fits_refresh()}
+    """Refit the learnt aggregation parameters (the extremizing factor, the learnt pool) on every resolved
+    question; returns each method's questions used (the learnt pool's records stay in the database)."""
+    return {fit.method: fit.questions_used for fit in services.aggregator_fits_refresh()}
 
 
 # Retried like the others: a database connection lost mid-fit (a restart) would otherwise leave the run

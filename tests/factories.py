@@ -71,6 +71,29 @@ def multiple_choice_question(labels=("Red", "Green", "Blue"), **kwargs) -> Quest
     return question
 
 
+def numeric_question(range_min=0.0, range_max=100.0, *, open_lower=False, open_upper=True, **kwargs) -> Question:
+    """A numeric question on a linear scale (``zero_point=`` for a log scale)."""
+    return QuestionFactory(
+        question_type=Question.Type.NUMERIC,
+        range_min=range_min,
+        range_max=range_max,
+        open_lower_bound=open_lower,
+        open_upper_bound=open_upper,
+        **kwargs,
+    )
+
+
+def date_question(first: dt.datetime, last: dt.datetime, *, open_upper=True, **kwargs) -> Question:
+    """A date question over [first, last] (stored as epoch seconds)."""
+    return QuestionFactory(
+        question_type=Question.Type.DATE,
+        range_min=first.timestamp(),
+        range_max=last.timestamp(),
+        open_upper_bound=open_upper,
+        **kwargs,
+    )
+
+
 class PredictionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Prediction

@@ -29,6 +29,7 @@ from tests.factories import (
     UserFactory,
     analyst_user,
     editor_user,
+    numeric_question,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
@@ -69,6 +70,8 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     "portfolio": SIGNED_IN_READS,
     "download_mine": SIGNED_IN_READS,
     "forecast_submit": row("login 405 405 405", "login bad bad bad"),
+    # a numeric question's forecast preview: a read anyone who sees the question may do; no values: 400
+    "forecast_preview": row("bad bad bad bad", "405 405 405 405"),
     "market_quote": row("bad bad bad bad", "405 405 405 405"),
     "market_trade": row("login 405 405 405", "login ok ok ok"),
     # the discussion (comments/): an empty comment, a vote without a value or a hide without a reason is
@@ -111,8 +114,9 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     "password_reset_complete": row("ok ok ok ok", "405 405 405 405"),
     # the newsroom's pages
     "editor_dashboard": row("login denied ok denied", "405 405 405 405"),
-    "editor_model_runs": row("login denied ok ok", "405 405 405 405"),
+    "editor_model_runs": row("login denied ok ok", "login denied ok denied"),
     "editor_question_create": row("login denied ok denied", "login denied bad denied"),
+    "editor_conditional_create": row("login denied ok denied", "login denied bad denied"),
     "question_action": EDITOR_ACTION,
     "question_resolve": row("login 405 405 405", "login denied bad denied"),
     # analysts
@@ -177,7 +181,8 @@ def world(db):
     values |= {"uidb64": "MQ", "token": "set-password"}  # a password-reset link (an invalid one)
     values["comment_id"] = CommentFactory(question=question).pk
     values["prediction_id"] = PredictionFactory(question=question, rationale="Because.").pk
-    return {"users": users, "values": values, "run": run}
+    numeric = numeric_question(article=article, title="How many?")  # the forecast preview's question
+    return {"users": users, "values": values, "run": run, "numeric": numeric}
 
 
 def _patterns(patterns=None, namespace=None):
@@ -194,7 +199,11 @@ def _routes() -> set[str]:
 
 def _url(name: str, world) -> str:
     pattern = dict(_patterns())[name]
-    values = dict(world["values"], pk=world["run"].pk) if name == "api:model-run-detail" else world["values"]
+    values = world["values"]
+    if name == "api:model-run-detail":
+        values = dict(values, pk=world["run"].pk)
+    elif name == "forecast_preview":  # numeric and date questions only (a yes/no question's preview is a 404)
+        values = dict(values, pk=world["numeric"].pk)
     return reverse(name, kwargs={key: values[key] for key in pattern.pattern.regex.groupindex})
 
 

@@ -41,7 +41,8 @@ def has_perm(perm: str) -> type[BasePermission]:
 
 def visible_questions(user):
     """Unpublished questions only for those who may edit questions (``Question.objects.visible_to``, as on the web)."""
-    return Question.objects.visible_to(user).select_related("article")
+    # a conditional branch's pair rides along (the question API's ``conditional``): no query per question
+    return Question.objects.visible_to(user).select_related("article", "conditional_if_yes", "conditional_if_no")
 
 
 def visible_question_or_404(request, pk: int) -> Question:

@@ -6,6 +6,7 @@ Other apps add fields to the question's detail through ``extensions`` (the marke
 
 from __future__ import annotations
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.urls import NoReverseMatch, reverse
 from django.utils.crypto import salted_hmac
 from drf_spectacular.utils import extend_schema_field
@@ -84,9 +85,36 @@ class CommunityForecastSerializer(serializers.Serializer):
     probabilities = serializers.ListField(
         child=serializers.FloatField(),
         allow_null=True,
-        help_text="One probability per outcome: [P(NO), P(YES)], or one per option in order; null before any forecast.",
+        help_text="One probability per outcome: [P(NO), P(YES)], or one per option in order; numeric and date "
+        "questions: the community CDF (201 values, P(X <= location k/200 of the range)); null before any forecast.",
     )
     probability_yes = serializers.FloatField(allow_null=True, help_text="P(YES) for a yes/no question.")
+
+
+class ConditionalBranchSerializer(serializers.Serializer):
+    condition = serializers.IntegerField(help_text="The question A of \u201cif A, then B?\u201d.")
+    outcome = serializers.IntegerField(help_text="The question B.")
+    branch = serializers.ChoiceField(
+        choices=["yes", "no"], help_text="This question is B given A resolves yes, or B given A resolves no."
+    )
+    other_branch = serializers.IntegerField(help_text="The pair's other branch.")
+
+
+def conditional_branch(question: Question) -> dict | None:
+    """``{condition, outcome, branch, other_branch}`` when the question is a branch of a conditional pair."""
+    branches = (("yes", "conditional_if_yes", "if_no_id"), ("no", "conditional_if_no", "if_yes_id"))
+    for branch, attribute, other in branches:
+        try:
+            pair = getattr(question, attribute)
+        except ObjectDoesNotExist:
+            continue
+        return {
+            "condition": pair.condition_id,
+            "outcome": pair.outcome_id,
+            "branch": branch,
+            "other_branch": getattr(pair, other),
+        }
+    return None
 
 
 class QuestionSerializer(serializers.ModelSerializer):
@@ -95,6 +123,9 @@ class QuestionSerializer(serializers.ModelSerializer):
     article = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     accepts_forecasts = serializers.SerializerMethodField()
     community = serializers.SerializerMethodField(help_text="The headline community prediction.")
+    conditional = serializers.SerializerMethodField(
+        help_text="For a branch of a conditional pair (\u201cif A, then B?\u201d): the pair; null otherwise."
+    )
 
     class Meta:
         model = Question
@@ -109,9 +140,21 @@ class QuestionSerializer(serializers.ModelSerializer):
             "opens_at",
             "closes_at",
             "paragraph",
+            "range_min",
+            "range_max",
+            "open_lower_bound",
+            "open_upper_bound",
+            "zero_point",
+            "unit",
             "accepts_forecasts",
             "community",
+            "conditional",
         ]
+        extra_kwargs = {
+            "range_min": {"help_text": "Numeric and date questions: the low end of the range (dates: epoch seconds)."},
+            "range_max": {"help_text": "Numeric and date questions: the high end of the range (dates: epoch seconds)."},
+            "zero_point": {"help_text": "A log-scaled numeric question's zero point (Metaculus's convention)."},
+        }
 
     def get_url(self, question: Question) -> str:
         return absolute_url(self.context.get("request"), reverse("api:question-detail", kwargs={"pk": question.pk}))
@@ -121,6 +164,10 @@ class QuestionSerializer(serializers.ModelSerializer):
 
     def get_accepts_forecasts(self, question: Question) -> bool:
         return question.accepts_forecasts()
+
+    @extend_schema_field(ConditionalBranchSerializer(allow_null=True))
+    def get_conditional(self, question: Question) -> dict | None:
+        return conditional_branch(question)
 
     @extend_schema_field(CommunityForecastSerializer)
     def get_community(self, question: Question) -> dict:
@@ -271,6 +318,24 @@ class QuestionCreateSerializer(serializers.Serializer):
         default=list,
         help_text="Multiple choice only: the option labels, in order (at least two).",
     )
+    range_min = serializers.FloatField(
+        required=False, default=None, allow_null=True, help_text="Numeric and date: the low end (dates: epoch seconds)."
+    )
+    range_max = serializers.FloatField(
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="Numeric and date: the high end (dates: epoch seconds).",
+    )
+    open_lower_bound = serializers.BooleanField(required=False, default=False)
+    open_upper_bound = serializers.BooleanField(required=False, default=False)
+    zero_point = serializers.FloatField(
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="Numeric: a log scale's zero point (outside the range).",
+    )
+    unit = serializers.CharField(required=False, default="", allow_blank=True, max_length=30)
     opens_at = serializers.DateTimeField()
     closes_at = serializers.DateTimeField()
     note = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
@@ -295,9 +360,15 @@ class NoteSerializer(serializers.Serializer):
 
 class ResolveSerializer(NoteSerializer):
     outcome = serializers.ChoiceField(
-        choices=[("yes", "Yes"), ("no", "No")], required=False, help_text="Yes/no questions: `yes` or `no`."
+        choices=[("yes", "Yes"), ("no", "No"), ("below", "Below the range"), ("above", "Above the range")],
+        required=False,
+        help_text="Yes/no questions: `yes` or `no`; numeric and date questions past an open bound: `below`/`above`.",
     )
     option = serializers.IntegerField(required=False, help_text="Multiple-choice questions: the winning option's id.")
+    value = serializers.FloatField(
+        required=False, help_text="Numeric questions: the outcome (a value past an open bound resolves below/above)."
+    )
+    date = serializers.DateTimeField(required=False, help_text="Date questions: the outcome, ISO 8601.")
     source = serializers.CharField(
         required=False,
         default="",
@@ -307,9 +378,12 @@ class ResolveSerializer(NoteSerializer):
     )
 
     def validate(self, attrs: dict) -> dict:
-        if ("outcome" in attrs) == ("option" in attrs):
+        if sum(name in attrs for name in ("outcome", "option", "value", "date")) != 1:
             raise serializers.ValidationError(
-                {"outcome": "Give the outcome (`yes`/`no`) of a yes/no question, or the winning `option` id."}
+                {
+                    "outcome": "Give one of: the outcome (`yes`/`no`) of a yes/no question, the winning `option` id, "
+                    "a numeric question's `value`, a date question's `date`, or `below`/`above` the range."
+                }
             )
         return attrs
 
@@ -340,15 +414,31 @@ class PredictionSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="One probability per option, in order; multiple-choice questions.",
     )
-    probabilities = serializers.SerializerMethodField(help_text="[P(NO), P(YES)], or one per option.")
+    probabilities = serializers.SerializerMethodField(help_text="[P(NO), P(YES)], one per option, or the CDF.")
 
     class Meta:
         model = Prediction
-        fields = ["id", "question", "probability", "option_probabilities", "probabilities", "rationale", "made_at"]
+        fields = [
+            "id",
+            "question",
+            "probability",
+            "option_probabilities",
+            "cdf",
+            "probabilities",
+            "rationale",
+            "made_at",
+        ]
         read_only_fields = ["rationale"]
 
     def get_probabilities(self, prediction: Prediction) -> list[float]:
         return prediction.probability_vector()
+
+
+class ComponentSerializer(serializers.Serializer):
+    median = serializers.FloatField(help_text="The median (dates: epoch seconds).")
+    low = serializers.FloatField(help_text="The 10th percentile.")
+    high = serializers.FloatField(help_text="The 90th percentile.")
+    weight = serializers.FloatField(required=False, default=1.0, min_value=0.0)
 
 
 class PredictionCreateSerializer(serializers.Serializer):
@@ -361,6 +451,20 @@ class PredictionCreateSerializer(serializers.Serializer):
         required=False,
         min_length=2,
         help_text="Multiple-choice questions: one probability per option, in order, adding up to exactly 1.",
+    )
+    cdf = serializers.ListField(
+        child=serializers.FloatField(),
+        required=False,
+        min_length=201,
+        max_length=201,
+        help_text="Numeric and date questions: the CDF, 201 values, P(X <= location k/200 of the range) "
+        "(Metaculus's format); or give `components` instead.",
+    )
+    components = ComponentSerializer(
+        many=True,
+        required=False,
+        help_text="Numeric and date questions: up to three components (a median and an 80% interval each, "
+        "with a weight), as readers enter them on the page; the server builds the CDF.",
     )
     rationale = serializers.CharField(
         required=False,

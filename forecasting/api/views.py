@@ -251,6 +251,8 @@ class Predictions(ApiView, generics.ListCreateAPIView):
             forecaster=request.user,
             probability=data.get("probability"),
             option_probabilities=data.get("option_probabilities"),
+            cdf=data.get("cdf"),
+            components=data.get("components"),
             rationale=data["rationale"],
         )
         return Response(s.PredictionSerializer(prediction).data, status=status.HTTP_201_CREATED)
@@ -355,6 +357,16 @@ class QuestionResolve(QuestionAction):
                 actor=actor,
                 outcome=Resolution.Outcome.OPTION,
                 option_id=data["option"],
+                note=data["note"],
+                source=data["source"],
+            )
+        elif "value" in data or "date" in data:
+            value = data["date"].timestamp() if "date" in data else data["value"]
+            services.question_resolve(
+                question=question,
+                actor=actor,
+                outcome=Resolution.Outcome.VALUE,
+                value=value,
                 note=data["note"],
                 source=data["source"],
             )

@@ -1,8 +1,10 @@
 """Reading and checking a flat forecast file, without touching the database.
 
-The format and the checks are described in ``forecasting.io.imports``, the import service that
-writes what passes them. ``read_rows`` reads the file into ``(line number, {column: value})``
-pairs; ``validate_rows`` parses them into ``ForecastRow`` values and ``Rejection`` reasons.
+The formats and the checks are described in ``forecasting.io.imports``, the import service that
+writes what passes them. ``read_rows`` reads the file into its format (``BINARY``, or ``NUMERIC``
+when the header has a ``cdf`` column) and ``(line number, {column: value})`` pairs;
+``validate_rows`` parses yes/no rows into ``ForecastRow`` values and ``Rejection`` reasons
+(``import_numeric.validate_numeric_rows`` does the same for numeric and date rows).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
@@ -18,9 +20,14 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from forecasting.evaluation import numeric as numeric_format
 from forecasting.models import MAX_PROBABILITY, MIN_PROBABILITY, Question
 
 REQUIRED_COLUMNS = ("question_id", "forecaster_id", "made_at", "probability", "outcome", "resolved_at")
+# The numeric flat format, the one ``manage.py evaluate_aggregators`` reads (docs/continuous.md).
+NUMERIC_REQUIRED_COLUMNS = numeric_format.REQUIRED_COLUMNS
+NUMERIC_OPTIONAL_COLUMNS = ("zero_point", "question_type", "closes_at")
+BINARY, NUMERIC = "binary", "numeric"  # the file's format, from its header
 PROBABILITY_QUANTUM = Decimal("0.0001")
 MAX_EXTERNAL_ID_LENGTH = Question._meta.get_field("external_id").max_length
 MAX_USERNAME_LENGTH = get_user_model()._meta.get_field("username").max_length
@@ -71,14 +78,17 @@ def _open_text(path: Path):
     return path.open("r", encoding="utf-8-sig", newline="")
 
 
-def read_rows(path: str | Path) -> list[RawRow]:
-    """Read the file into ``(line number, {column: value})`` pairs; the header is line 1.
+def read_rows(path: str | Path) -> tuple[str, list[RawRow]]:
+    """The file's format (``NUMERIC`` when the header names a ``cdf`` column, else ``BINARY``) and its
+    rows as ``(line number, {column: value})`` pairs; the header is line 1. An optional column the
+    file lacks is absent from the dicts.
 
     Raises ``ImportFileError`` when the file cannot be read or lacks a required column.
     """
     path = Path(path)
     rows: list[RawRow] = []
     line = 0
+    kind = BINARY
     try:
         with _open_text(path) as handle:
             reader = csv.reader(handle)
@@ -86,13 +96,17 @@ def read_rows(path: str | Path) -> list[RawRow]:
             if header is None:
                 raise ImportFileError(f"{path.name} is empty: expected a header row.")
             names = [name.strip() for name in header]
-            missing = [column for column in REQUIRED_COLUMNS if column not in names]
+            kind = NUMERIC if "cdf" in names else BINARY
+            required = NUMERIC_REQUIRED_COLUMNS if kind == NUMERIC else REQUIRED_COLUMNS
+            missing = [column for column in required if column not in names]
             if missing:
                 raise ImportFileError(
                     f"{path.name} lacks the required column{'s' if len(missing) > 1 else ''} "
-                    f"{', '.join(missing)} (found: {', '.join(names) or 'none'})."
+                    f"{', '.join(missing)} (found: {', '.join(names) or 'none'})"
+                    + (" for the numeric format (it has a cdf column)." if kind == NUMERIC else ".")
                 )
-            positions = {column: names.index(column) for column in REQUIRED_COLUMNS}
+            optional = NUMERIC_OPTIONAL_COLUMNS if kind == NUMERIC else ()
+            positions = {column: names.index(column) for column in (*required, *optional) if column in names}
             line = reader.line_num
             for record in reader:
                 start, line = line + 1, reader.line_num
@@ -109,25 +123,23 @@ def read_rows(path: str | Path) -> list[RawRow]:
         raise ImportFileError(f"{path.name} is not UTF-8 text.") from None
     except csv.Error as error:
         raise ImportFileError(f"{path.name} is not valid CSV near line {line + 1}: {error}") from None
-    return rows
+    return kind, rows
 
 
 # --- validation (no database access) ----------------------------------------------------------------
 
 
-def _parse_datetime(value: str) -> dt.datetime:
+def parse_datetime(value: str) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=dt.UTC)
     return parsed.astimezone(dt.UTC)
 
 
-def _field_errors(raw: Mapping[str, str | None], max_forecaster_id_length: int) -> tuple[list[str], dict]:
-    """Check one row's fields on their own: (problems, parsed values)."""
+def common_field_errors(text: Mapping[str, str], max_forecaster_id_length: int) -> tuple[list[str], dict]:
+    """Check the columns both formats share (ids, ``made_at``, ``resolved_at``): (problems, parsed values)."""
     errors: list[str] = []
     values: dict = {}
-    text = {column: (raw.get(column) or "").strip() for column in REQUIRED_COLUMNS}
-
     if not text["question_id"]:
         errors.append("empty question_id")
     elif len(text["question_id"]) > MAX_EXTERNAL_ID_LENGTH:
@@ -145,6 +157,20 @@ def _field_errors(raw: Mapping[str, str | None], max_forecaster_id_length: int) 
             # never cut: two long ids sharing a prefix would become one forecaster
             errors.append(f"forecaster_id longer than {max_forecaster_id_length} characters")
     values["forecaster_id"] = forecaster_id
+    for column in ("made_at", "resolved_at"):
+        try:
+            values[column] = parse_datetime(text[column])
+        except (ValueError, OverflowError):
+            errors.append(
+                f"{column} “{text[column]}” is not an ISO 8601 date-time" if text[column] else f"empty {column}"
+            )
+    return errors, values
+
+
+def _field_errors(raw: Mapping[str, str | None], max_forecaster_id_length: int) -> tuple[list[str], dict]:
+    """Check one row's fields on their own: (problems, parsed values)."""
+    text = {column: (raw.get(column) or "").strip() for column in REQUIRED_COLUMNS}
+    errors, values = common_field_errors(text, max_forecaster_id_length)
 
     probability = text["probability"]
     try:
@@ -168,15 +194,65 @@ def _field_errors(raw: Mapping[str, str | None], max_forecaster_id_length: int) 
         values["outcome"] = OUTCOMES[outcome]
     else:
         errors.append(f"outcome “{outcome}” is not 0 or 1" if outcome else "empty outcome")
-
-    for column in ("made_at", "resolved_at"):
-        try:
-            values[column] = _parse_datetime(text[column])
-        except (ValueError, OverflowError):
-            errors.append(
-                f"{column} “{text[column]}” is not an ISO 8601 date-time" if text[column] else f"empty {column}"
-            )
     return errors, values
+
+
+def screen_rows(
+    rows: Iterable[RawRow],
+    parse: Callable[[int, Mapping[str, str | None]], tuple[list[str], object]],
+    rules: Iterable[Callable[[object, object | None], str | None]],
+) -> tuple[list, list[Rejection]]:
+    """The row checks both formats share: ``parse`` gives a row's field errors (or the parsed row), a
+    second row for the same (question, forecaster, made_at) is a duplicate, and each of ``rules``
+    (``rule(row, first row of its question or None)``) may give a reason to reject it. Rows are
+    ``(line number, {column: value})`` pairs as ``read_rows`` returns them; the accepted rows and the
+    rejected ones (line and reason) come back in file order."""
+    accepted: list = []
+    rejected: list[Rejection] = []
+    first_of_question: dict[str, object] = {}
+    first_of_key: dict[tuple[str, str, dt.datetime], int] = {}
+    rules = list(rules)
+    for line, raw in rows:
+        errors, row = parse(line, raw)
+        if errors:
+            rejected.append(Rejection(line, "; ".join(errors)))
+            continue
+        key = (row.question_id, row.forecaster_id, row.made_at)
+        if key in first_of_key:
+            reason = f"duplicate of line {first_of_key[key]} (same question, forecaster and made_at)"
+        else:
+            first = first_of_question.get(row.question_id)
+            reason = next((r for r in (rule(row, first) for rule in rules) if r is not None), None)
+        if reason is not None:
+            rejected.append(Rejection(line, reason))
+            continue
+        first_of_question.setdefault(row.question_id, row)
+        first_of_key[key] = line
+        accepted.append(row)
+    return accepted, rejected
+
+
+def made_after_resolution(row: ForecastRow, first: ForecastRow | None) -> str | None:
+    """A forecast made after its question resolved (the rule of both formats; ``first`` is unused)."""
+    if row.made_at > row.resolved_at:
+        return (
+            f"made after the question resolved (made_at {iso_utc(row.made_at)}, resolved_at {iso_utc(row.resolved_at)})"
+        )
+    return None
+
+
+def _conflicting_outcome(row: ForecastRow, first: ForecastRow | None) -> str | None:
+    if first is not None and first.outcome != row.outcome:
+        return (
+            f"outcome {row.outcome} conflicts with line {first.line} "
+            f"(outcome {first.outcome} for question {row.question_id})"
+        )
+    if first is not None and first.resolved_at != row.resolved_at:
+        return (
+            f"resolved_at {iso_utc(row.resolved_at)} conflicts with line {first.line} "
+            f"(resolved_at {iso_utc(first.resolved_at)} for question {row.question_id})"
+        )
+    return None
 
 
 def validate_rows(
@@ -190,55 +266,12 @@ def validate_rows(
     The first accepted row of a question fixes its outcome and resolution time; the first
     accepted row for a (question, forecaster, made_at) is the one kept.
     """
-    accepted: list[ForecastRow] = []
-    rejected: list[Rejection] = []
-    first_of_question: dict[str, ForecastRow] = {}
-    first_of_key: dict[tuple[str, str, dt.datetime], int] = {}
 
-    for line, raw in rows:
+    def parse(line: int, raw: Mapping[str, str | None]) -> tuple[list[str], ForecastRow | None]:
         errors, values = _field_errors(raw, max_forecaster_id_length)
-        if errors:
-            rejected.append(Rejection(line, "; ".join(errors)))
-            continue
-        row = ForecastRow(line=line, **values)
-        key = (row.question_id, row.forecaster_id, row.made_at)
-        if key in first_of_key:
-            rejected.append(
-                Rejection(line, f"duplicate of line {first_of_key[key]} (same question, forecaster and made_at)")
-            )
-            continue
-        first = first_of_question.get(row.question_id)
-        if first is not None and first.outcome != row.outcome:
-            rejected.append(
-                Rejection(
-                    line,
-                    f"outcome {row.outcome} conflicts with line {first.line} "
-                    f"(outcome {first.outcome} for question {row.question_id})",
-                )
-            )
-            continue
-        if first is not None and first.resolved_at != row.resolved_at:
-            rejected.append(
-                Rejection(
-                    line,
-                    f"resolved_at {iso_utc(row.resolved_at)} conflicts with line {first.line} "
-                    f"(resolved_at {iso_utc(first.resolved_at)} for question {row.question_id})",
-                )
-            )
-            continue
-        if row.made_at > row.resolved_at:
-            rejected.append(
-                Rejection(
-                    line,
-                    f"made after the question resolved (made_at {iso_utc(row.made_at)}, "
-                    f"resolved_at {iso_utc(row.resolved_at)})",
-                )
-            )
-            continue
-        first_of_question.setdefault(row.question_id, row)
-        first_of_key[key] = line
-        accepted.append(row)
-    return accepted, rejected
+        return errors, None if errors else ForecastRow(line=line, **values)
+
+    return screen_rows(rows, parse, [_conflicting_outcome, made_after_resolution])
 
 
 def iso_utc(moment: dt.datetime) -> str:

@@ -8,6 +8,7 @@ keyword-only arguments, raise ``ValidationError`` for bad input (and change noth
 
 from .accuracy import site_accuracy
 from .aggregates import (
+    CONTINUOUS_HEADLINE_METHOD,
     HEADLINE_METHOD,
     CommunityForecast,
     aggregate_history,
@@ -35,8 +36,9 @@ from .bayesian import (
     bayes_training_data,
     bayes_warm_up,
 )
+from .conditionals import conditional_create, conditional_sync
 from .outbox import outbox_flush, outbox_prune
-from .predictions import latest_predictions, prediction_create
+from .predictions import cdf_from_components, latest_predictions, prediction_create
 from .profiles import may_see_track_record, profile_is_public, profile_update
 from .questions import (
     active_resolution,
@@ -62,6 +64,7 @@ from .track_records import forecaster_record, leaderboard_period, public_leaderb
 
 __all__ = [
     "BAYES_METHOD",
+    "CONTINUOUS_HEADLINE_METHOD",
     "HEADLINE_METHOD",
     "CommunityForecast",
     "Leaderboard",
@@ -88,7 +91,10 @@ __all__ = [
     "bayes_stack_training",
     "bayes_training_data",
     "bayes_warm_up",
+    "cdf_from_components",
     "community_forecast",
+    "conditional_create",
+    "conditional_sync",
     "forecaster_record",
     "forecaster_track_record",
     "latest_predictions",

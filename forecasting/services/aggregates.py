@@ -18,6 +18,9 @@ from django.db import transaction
 from django.db.models import Count, Max
 
 from .. import aggregation
+from ..continuous import aggregation as continuous_aggregation
+from ..continuous import learnt as continuous_learnt
+from ..continuous import scoring as continuous_scoring
 from ..models import (
     AggregateSnapshot,
     AggregateState,
@@ -33,29 +36,76 @@ from .latest import LatestForecasts, prediction_vector, question_outcomes
 HEADLINE_METHOD = "recency_weighted_median"  # what readers see as "the community prediction"
 MIN_QUESTIONS_TO_FIT = 10
 
+# Numeric and date questions: each method maps the latest CDFs (oldest first) to one CDF; ``learnt_pool``
+# (``_learnt_pool``) also reads who made them and the fit of ``aggregator_fits_refresh``.
+CONTINUOUS_AGGREGATORS = {
+    "recency_weighted_mean": continuous_aggregation.recency_weighted_mean,  # Metaculus's community CDF
+    "linear_pool": continuous_aggregation.linear_pool,
+    "quantile_average": continuous_aggregation.quantile_average,
+}
+LEARNT_POOL = "learnt_pool"
+# The skill-weighted, dispersion-recalibrated pool: the linear pool until questions resolve; better than the
+# recency-weighted mean on the Metaculus pros' numeric questions and on synthetic crowds (docs/continuous.md).
+CONTINUOUS_HEADLINE_METHOD = LEARNT_POOL
 
-def aggregator_parameters() -> dict[str, dict]:
-    """The latest fitted parameters of every method that learns some (e.g. the extremizing factor)."""
+
+def headline_method(question: Question) -> str:
+    """The method readers see as "the community prediction" on this question."""
+    return CONTINUOUS_HEADLINE_METHOD if question.is_continuous else HEADLINE_METHOD
+
+
+def method_names(question: Question) -> list[str]:
+    if question.is_continuous:
+        return [*CONTINUOUS_AGGREGATORS, LEARNT_POOL]
+    return list(aggregation.AGGREGATORS)
+
+
+def _latest_fit(method: str) -> dict:
+    fit = AggregatorFit.objects.filter(method=method).order_by("-fitted_at", "-id").first()
+    return {**fit.parameters, "fit": fit.pk} if fit else {}
+
+
+def aggregator_parameters(*, continuous: bool | None = None) -> dict[str, dict]:
+    """The latest fitted parameters of every method that learns some: the extremizing factor (yes/no and
+    multiple choice), the learnt pool's records and factor (numeric and date; ``continuous``: only these)."""
     parameters: dict[str, dict] = {}
-    for name, aggregator in aggregation.AGGREGATORS.items():
-        if not aggregator.parameters:
-            continue
-        fit = AggregatorFit.objects.filter(method=name).order_by("-fitted_at", "-id").first()
-        parameters[name] = dict(fit.parameters) if fit else {}
+    if continuous is not True:
+        for name, aggregator in aggregation.AGGREGATORS.items():
+            if aggregator.parameters:
+                fit = AggregatorFit.objects.filter(method=name).order_by("-fitted_at", "-id").first()
+                parameters[name] = dict(fit.parameters) if fit else {}
+    if continuous is not False:
+        parameters[LEARNT_POOL] = _latest_fit(LEARNT_POOL)
     return parameters
 
 
-def _aggregate_all(probabilities: np.ndarray, parameters: dict[str, dict]) -> dict[str, np.ndarray]:
+def _learnt_pool(question: Question, latest: LatestForecasts, fit: dict) -> np.ndarray:
+    records = fit.get("records", {})
+    weights = continuous_learnt.pool_weights([records.get(str(f), 0.0) for f in latest.forecaster_ids.tolist()])
+    return continuous_learnt.learnt_pool(
+        latest.probabilities, question.scale, weights=weights, factor=fit.get("factor", 1.0)
+    )
+
+
+def _aggregate_all(question: Question, latest: LatestForecasts, parameters: dict[str, dict]) -> dict[str, np.ndarray]:
+    if question.is_continuous:
+        values = {name: method(latest.probabilities) for name, method in CONTINUOUS_AGGREGATORS.items()}
+        return values | {LEARNT_POOL: _learnt_pool(question, latest, parameters.get(LEARNT_POOL, {}))}
     return {
-        name: aggregator(probabilities, **parameters.get(name, {}))
+        name: aggregator(latest.probabilities, **parameters.get(name, {}))
         for name, aggregator in aggregation.AGGREGATORS.items()
     }
+
+
+def _snapshot_parameters(parameters: dict) -> dict:
+    """What a snapshot keeps of a method's parameters: the learnt pool's factor and fit, not every record."""
+    return {key: value for key, value in parameters.items() if key != "records"}
 
 
 def _snapshots(
     question: Question, prediction: Prediction, latest: LatestForecasts, parameters: dict[str, dict]
 ) -> list[AggregateSnapshot]:
-    values = _aggregate_all(latest.probabilities, parameters)
+    values = _aggregate_all(question, latest, parameters)
     return [
         AggregateSnapshot(
             question=question,
@@ -64,7 +114,7 @@ def _snapshots(
             probabilities=[round(float(x), 6) for x in vector],
             forecasters=len(latest.forecaster_ids),
             prediction=prediction,
-            parameters=parameters.get(name, {}),
+            parameters=_snapshot_parameters(parameters.get(name, {})),
         )
         for name, vector in values.items()
     ]
@@ -81,8 +131,10 @@ def aggregates_update_for_prediction(*, question: Question, prediction: Predicti
     latest.store(state)
     state.last_prediction = prediction
     state.save()
-    bayes_aggregate_schedule(state=state)
-    return AggregateSnapshot.objects.bulk_create(_snapshots(question, prediction, latest, aggregator_parameters()))
+    if not question.is_continuous:  # the Bayesian model reads probabilities
+        bayes_aggregate_schedule(state=state)
+    parameters = aggregator_parameters(continuous=question.is_continuous)
+    return AggregateSnapshot.objects.bulk_create(_snapshots(question, prediction, latest, parameters))
 
 
 def _latest_from_database(question: Question) -> tuple[LatestForecasts, Prediction | None]:
@@ -110,7 +162,7 @@ def aggregates_recompute(*, question: Question) -> dict[str, np.ndarray]:
     latest, last = _latest_from_database(question)
     if last is None:
         return {}
-    return _aggregate_all(latest.probabilities, aggregator_parameters())
+    return _aggregate_all(question, latest, aggregator_parameters(continuous=question.is_continuous))
 
 
 @transaction.atomic
@@ -131,7 +183,8 @@ def aggregate_state_rebuild(*, question_id: int) -> list[AggregateSnapshot]:
     if last is None:
         return []
     AggregateSnapshot.objects.filter(question=question, prediction=last).delete()
-    return AggregateSnapshot.objects.bulk_create(_snapshots(question, last, latest, aggregator_parameters()))
+    parameters = aggregator_parameters(continuous=question.is_continuous)
+    return AggregateSnapshot.objects.bulk_create(_snapshots(question, last, latest, parameters))
 
 
 def _replay(
@@ -175,7 +228,7 @@ def aggregate_history_rebuild_many(*, question_ids: list[int]) -> int:
     parameters = aggregator_parameters()
     states, snapshots = [], []
     for question in questions:
-        outcomes = 2 if question.is_binary else option_counts.get(question.pk, 0)
+        outcomes = question_outcomes(question, options=option_counts.get(question.pk, 0))
         predictions = by_question[question.pk]
         latest, question_snapshots = _replay(question, predictions, outcomes, parameters)
         state = AggregateState(
@@ -198,17 +251,18 @@ def aggregates_current(*, question: Question) -> dict[str, AggregateSnapshot]:
         .values_list("last_id", flat=True)
     )
     by_method = {s.method: s for s in AggregateSnapshot.objects.filter(id__in=list(newest))}
-    return {name: by_method[name] for name in aggregation.AGGREGATORS if name in by_method}
+    return {name: by_method[name] for name in method_names(question) if name in by_method}
 
 
-def aggregate_history(*, question: Question, method: str = HEADLINE_METHOD) -> list[AggregateSnapshot]:
+def aggregate_history(*, question: Question, method: str | None = None) -> list[AggregateSnapshot]:
+    method = method or headline_method(question)
     return list(AggregateSnapshot.objects.filter(question=question, method=method).order_by("at", "id"))
 
 
 @dataclass(frozen=True)
 class CommunityForecast:
     forecasters: int
-    probabilities: list[float] | None  # one per outcome: [P(no), P(yes)] or one per option
+    probabilities: list[float] | None  # one per outcome: [P(no), P(yes)], one per option, or the CDF
     method: str = HEADLINE_METHOD
 
     @property
@@ -217,18 +271,32 @@ class CommunityForecast:
 
 
 def community_forecast(*, question: Question) -> CommunityForecast:
-    """The headline community prediction (recency-weighted median) from the stored aggregates."""
-    snapshot = (
-        AggregateSnapshot.objects.filter(question=question, method=HEADLINE_METHOD).order_by("-at", "-id").first()
-    )
+    """The headline community prediction (recency-weighted median; numeric and date questions: the
+    learnt pool of the CDFs) from the stored aggregates."""
+    method = headline_method(question)
+    snapshot = AggregateSnapshot.objects.filter(question=question, method=method).order_by("-at", "-id").first()
     if snapshot is None:
-        return CommunityForecast(forecasters=0, probabilities=None)
-    return CommunityForecast(forecasters=snapshot.forecasters, probabilities=list(snapshot.probabilities))
+        return CommunityForecast(forecasters=0, probabilities=None, method=method)
+    return CommunityForecast(
+        forecasters=snapshot.forecasters, probabilities=list(snapshot.probabilities), method=method
+    )
+
+
+@dataclass(frozen=True)
+class _ResolvedContinuous:
+    """A resolved numeric or date question as ``continuous.learnt`` reads it."""
+
+    question_id: str
+    scale: object
+    position: float
+    forecaster_ids: np.ndarray
+    cdfs: np.ndarray
 
 
 @transaction.atomic
 def aggregator_fits_refresh(*, now: dt.datetime | None = None) -> list[AggregatorFit]:
-    """Refit learnt parameters (the extremizing factor) on every resolved question.
+    """Refit learnt parameters on every resolved question: the extremizing factor (yes/no and multiple
+    choice) and the learnt pool (numeric and date).
 
     Each question contributes its forecasters' latest forecasts at resolution (two or more
     forecasters). With fewer than ``MIN_QUESTIONS_TO_FIT`` such questions the factor stays at
@@ -238,28 +306,59 @@ def aggregator_fits_refresh(*, now: dt.datetime | None = None) -> list[Aggregato
         r.question_id: r
         for r in Resolution.objects.filter(retracted_at__isnull=True, question__status=Question.Status.RESOLVED)
         .exclude(outcome=Resolution.Outcome.ANNULLED)
-        .select_related("option")
+        .select_related("option", "question")
     }
     latest: dict[int, dict[int, Prediction]] = defaultdict(dict)
     forecasts = Prediction.objects.filter(question_id__in=list(resolutions)).order_by("question_id", "made_at", "id")
     for prediction in forecasts.iterator(chunk_size=5000):
         if prediction.made_at <= resolutions[prediction.question_id].resolved_at:
             latest[prediction.question_id][prediction.forecaster_id] = prediction
-    statistics, outcomes = [], []
-    for question_id, standing in latest.items():
-        if len(standing) < 2:
+    standing_by_question = {q: standing for q, standing in latest.items() if len(standing) >= 2}
+    statistics, outcomes, continuous = [], [], []
+    for question_id, standing in standing_by_question.items():
+        resolution = resolutions[question_id]
+        if resolution.question.is_continuous:
+            continuous.append(resolution)
             continue
         matrix = np.vstack([prediction_vector(p) for p in standing.values()])
         statistics.append(aggregation.mean_log_probabilities(matrix))
-        outcomes.append(resolutions[question_id].outcome_index())
+        outcomes.append(resolution.outcome_index())
     if len(statistics) >= MIN_QUESTIONS_TO_FIT:
         factor = aggregation.fit_extremizing_factor(statistics, outcomes)
     else:
         factor = aggregation.DEFAULT_EXTREMIZING_FACTOR
-    fit = AggregatorFit.objects.create(
-        method="extremized_logodds",
-        parameters={"factor": round(factor, 6)},
-        questions_used=len(statistics),
-        **({"fitted_at": now} if now else {}),
+    at = {"fitted_at": now} if now else {}
+    extremized = AggregatorFit.objects.create(
+        method="extremized_logodds", parameters={"factor": round(factor, 6)}, questions_used=len(statistics), **at
     )
-    return [fit]
+    return [extremized, _learnt_pool_fit(continuous, standing_by_question, at)]
+
+
+def _learnt_pool_fit(
+    resolutions: list[Resolution], standing_by_question: dict[int, dict[int, Prediction]], at: dict
+) -> AggregatorFit:
+    """Replay the resolved numeric and date questions in the order they resolved, as the evaluation does:
+    each question's pool with the skill records of the questions resolved before it (out of sample), then
+    its forecasters' CRPS joins the records; the dispersion factor is fitted on those pools at the end."""
+    records = continuous_learnt.SkillRecords()
+    pools, positions = [], []
+    for resolution in sorted(resolutions, key=lambda r: (r.resolved_at, r.question_id)):
+        standing = standing_by_question[resolution.question_id]
+        question = _ResolvedContinuous(
+            question_id=str(resolution.question_id),
+            scale=resolution.question.scale,
+            position=resolution.outcome_position(),
+            forecaster_ids=np.array(list(standing), dtype=np.int64),
+            cdfs=np.vstack([prediction_vector(p) for p in standing.values()]),
+        )
+        pools.append(continuous_aggregation.linear_pool(question.cdfs, records.weights(question.forecaster_ids)))
+        positions.append(question.position)
+        records.add(list(question.forecaster_ids), continuous_scoring.crps(question.cdfs, question.position))
+    factor = continuous_learnt.fit_dispersion(np.array(pools).reshape(-1, continuous_learnt.UNIT_GRID.size), positions)
+    known = {str(forecaster): round(record, 6) for forecaster, record in records.known().items()}
+    return AggregatorFit.objects.create(
+        method=LEARNT_POOL,
+        parameters={"factor": round(factor, 6), "records": known},
+        questions_used=len(pools),
+        **at,
+    )

@@ -38,6 +38,7 @@ from django.utils import timezone
 from .. import aggregation, sources
 from ..jobs import enqueue, enqueue_many
 from ..models import (
+    CONTINUOUS_TYPES,
     AggregateSnapshot,
     AggregateState,
     ModelRun,
@@ -307,7 +308,9 @@ def bayes_refit_run(*, task_id: str, method: str | None = None, lease_seconds: i
             # One update task per open question, each a short transaction locking only its own
             # question, queued after this commit: never every question's lock at once.
             # (Questions with no forecast have no aggregate state and nothing to update.)
-            states = AggregateState.objects.filter(question__status=Question.Status.OPEN)
+            states = AggregateState.objects.filter(question__status=Question.Status.OPEN).exclude(
+                question__question_type__in=CONTINUOUS_TYPES  # the model reads probabilities, not CDFs
+            )
             open_ids = list(states.values_list("question_id", flat=True))
             AggregateState.objects.filter(question_id__in=open_ids).update(bayes_pending=True)
             enqueue_many(UPDATE_TASK, [(question_id,) for question_id in open_ids])
@@ -342,7 +345,7 @@ def bayes_aggregate_schedule(*, state: AggregateState) -> None:
 def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) -> AggregateSnapshot | None:
     """Apply the run in use to the question's latest forecasts and store the aggregate with its interval.
 
-    Yes/no questions only (None for multiple choice: the model is binary). The resolution date of
+    Yes/no and multiple-choice questions (None for numeric and date ones). The resolution date of
     an unresolved question is unknown, so its close date stands in: each forecast's
     ``seconds_to_resolution`` runs to the close date and the question's life from its opening to the
     close date (once the close date has passed, no forecast comes after it). The 90% interval is
@@ -358,7 +361,7 @@ def bayes_aggregate_update(*, question_id: int, now: dt.datetime | None = None) 
         state.save(update_fields=["bayes_pending"])
     run = bayes_run_in_use()
     latest = LatestForecasts.load(state)
-    if run is None or not len(latest.forecaster_ids):
+    if run is None or not len(latest.forecaster_ids) or question.is_continuous:
         return None
 
     now = now or timezone.now()

@@ -10,11 +10,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..continuous import CDF_POINTS
 from ..models import AggregateState, Prediction, Question
 
 
-def question_outcomes(question: Question) -> int:
-    return 2 if question.is_binary else question.options.count()
+def question_outcomes(question: Question, *, options: int | None = None) -> int:
+    """The width of a forecast's vector: 2, the number of options (``options`` if counted already), or
+    the CDF's points."""
+    if question.is_binary:
+        return 2
+    if question.is_continuous:
+        return CDF_POINTS
+    return question.options.count() if options is None else options
 
 
 def prediction_vector(prediction: Prediction) -> np.ndarray:

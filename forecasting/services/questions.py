@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..jobs import enqueue
-from ..models import Article, Question, QuestionEvent, QuestionOption, Resolution
+from ..models import CONTINUOUS_TYPES, Article, Conditional, Question, QuestionEvent, QuestionOption, Resolution
 from ..signals import question_status_changed
 from .bayesian import bayes_refit_request
 
@@ -106,13 +108,43 @@ def _type_errors(question_type: str, labels: list[str]) -> dict[str, str]:
         return {}
     if question_type == Question.Type.BINARY:
         return {"options": "A yes/no question has no options."} if labels else {}
+    if question_type in CONTINUOUS_TYPES:
+        return {"options": "A numeric or date question has no options."} if labels else {}
     return {"question_type": f"Unknown question type “{question_type}”."}
+
+
+RANGE_FIELDS = ("range_min", "range_max", "open_lower_bound", "open_upper_bound", "zero_point")
+
+
+def _range_errors(question_type: str, values: dict[str, Any]) -> dict[str, str]:
+    """A numeric or date question needs a range (a log scale's zero point outside it); others none."""
+    low, high, zero = values.get("range_min"), values.get("range_max"), values.get("zero_point")
+    if question_type not in CONTINUOUS_TYPES:
+        if low is not None or high is not None or zero is not None:
+            return {"range_min": "Only numeric and date questions have a range."}
+        return {}
+    if low is None or high is None:
+        return {"range_min": "A numeric or date question needs the low and the high end of its range."}
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return {"range_min": "The ends of the range must be finite numbers."}
+    if low >= high:
+        return {"range_max": "The high end of the range must be above the low end."}
+    if zero is not None and question_type == Question.Type.DATE:
+        return {"zero_point": "A date question has no log scale."}
+    if zero is not None and (not math.isfinite(zero) or low <= zero <= high):
+        return {"zero_point": "A log scale's zero point must lie outside the range."}
+    return {}
 
 
 def _paragraph_errors(paragraph: int | None) -> dict[str, str]:
     if paragraph is not None and not 1 <= paragraph <= 32767:
         return {"paragraph": "The paragraph is a number from 1 (the first); leave it empty for the end."}
     return {}
+
+
+def _unit_errors(unit: str) -> dict[str, str]:
+    unit_max = Question._meta.get_field("unit").max_length
+    return {"unit": f"The unit has at most {unit_max} characters."} if len(unit.strip()) > unit_max else {}
 
 
 def _source_errors(resolution_source: str) -> dict[str, str]:
@@ -137,9 +169,16 @@ def question_create(
     paragraph: int | None = None,
     fine_print: str = "",
     resolution_source: str = "",
+    range_min: float | None = None,
+    range_max: float | None = None,
+    open_lower_bound: bool = False,
+    open_upper_bound: bool = False,
+    zero_point: float | None = None,
+    unit: str = "",
 ) -> Question:
-    """Create a draft question (with its options when multiple choice); ``paragraph`` places its card
-    in the article (after that paragraph, 1 = the first; ``None``: after the text)."""
+    """Create a draft question (with its options when multiple choice, its range when numeric or date:
+    dates as epoch seconds, ``zero_point`` for a log scale); ``paragraph`` places its card in the
+    article (after that paragraph, 1 = the first; ``None``: after the text)."""
     _require(actor, "forecasting.add_question")
     title = title.strip()
     resolution_source = resolution_source.strip()
@@ -149,8 +188,10 @@ def question_create(
         **_criteria_errors(resolution_criteria),
         **_dates_errors(opens_at, closes_at),
         **_type_errors(question_type, labels),
+        **_range_errors(question_type, {"range_min": range_min, "range_max": range_max, "zero_point": zero_point}),
         **_paragraph_errors(paragraph),
         **_source_errors(resolution_source),
+        **_unit_errors(unit),
     }
     if errors:
         raise ValidationError(errors)
@@ -169,6 +210,12 @@ def question_create(
                 paragraph=paragraph,
                 status=Status.DRAFT,
                 created_by=actor,
+                range_min=range_min,
+                range_max=range_max,
+                open_lower_bound=open_lower_bound,
+                open_upper_bound=open_upper_bound,
+                zero_point=zero_point,
+                unit=unit.strip(),
             )
     except IntegrityError:
         if Question.objects.filter(article=article, title=title).exists():
@@ -192,12 +239,19 @@ EDITABLE_FIELDS = {
     "closes_at": "close date",
     "question_type": "type",
     "options": "options",
+    "range_min": "range",
+    "range_max": "range",
+    "open_lower_bound": "open lower bound",
+    "open_upper_bound": "open upper bound",
+    "zero_point": "log scale",
+    "unit": "unit",
 }
 # Forecasts were made against these: once a question has left draft they stay as they are.
 FIXED_AFTER_DRAFT = {
     "question_type": "The type cannot change once the question has been opened.",
     "options": "The options cannot change once the question has been opened.",
     "opens_at": "The open date cannot change once the question has been opened.",
+    **{name: "The range cannot change once the question has been opened." for name in RANGE_FIELDS},
 }
 
 
@@ -224,8 +278,10 @@ def question_update(*, question: Question, actor, note: str = "", **fields: Any)
         elif isinstance(value, str):
             value = value.strip()
         new[name] = value
-    if new["question_type"] == Question.Type.BINARY and "options" not in fields:
-        new["options"] = []  # a draft turned yes/no loses its options
+    if new["question_type"] != Question.Type.MULTIPLE_CHOICE and "options" not in fields:
+        new["options"] = []  # a draft turned yes/no, numeric or date loses its options
+    if new["question_type"] not in CONTINUOUS_TYPES:
+        new |= {"range_min": None, "range_max": None, "zero_point": None}  # ... and its range
     changed = [name for name in EDITABLE_FIELDS if new[name] != current[name]]
 
     errors: dict[str, str] = {}
@@ -241,6 +297,10 @@ def question_update(*, question: Question, actor, note: str = "", **fields: Any)
         errors.setdefault("closes_at", "An open question's close date cannot be in the past; close it instead.")
     if {"question_type", "options"} & set(changed):
         errors |= {k: v for k, v in _type_errors(new["question_type"], new["options"]).items() if k not in errors}
+    if {"question_type", *RANGE_FIELDS} & set(changed):
+        errors |= {k: v for k, v in _range_errors(new["question_type"], new).items() if k not in errors}
+    if "unit" in changed:
+        errors |= _unit_errors(new["unit"])
     if "paragraph" in changed:
         errors |= _paragraph_errors(new["paragraph"])
     if "resolution_source" in changed:
@@ -266,7 +326,7 @@ def question_update(*, question: Question, actor, note: str = "", **fields: Any)
         QuestionOption.objects.bulk_create(
             QuestionOption(question=question, position=i, label=label) for i, label in enumerate(new["options"])
         )
-    summary = "Changed " + ", ".join(EDITABLE_FIELDS[name] for name in changed) + "."
+    summary = "Changed " + ", ".join(dict.fromkeys(EDITABLE_FIELDS[name] for name in changed)) + "."
     _record(
         question,
         actor=actor,
@@ -359,16 +419,26 @@ def active_resolution(question: Question) -> Resolution | None:
 
 @transaction.atomic
 def question_resolve(
-    *, question: Question, actor, outcome: str, option_id: int | None = None, note: str = "", source: str = ""
+    *,
+    question: Question,
+    actor,
+    outcome: str,
+    option_id: int | None = None,
+    value: float | None = None,
+    note: str = "",
+    source: str = "",
 ) -> Resolution:
-    """Resolve an open or closed question: YES/NO, or one option of a multiple-choice question.
-    ``source`` says where the outcome was read (a URL or a citation), shown to readers.
+    """Resolve an open or closed question: YES/NO, one option of a multiple-choice question, or for a
+    numeric or date question a ``value`` (dates as epoch seconds) or, past an open bound, "below" /
+    "above" the range. ``source`` says where the outcome was read (a URL or a citation), shown to readers.
 
     Resolving again with the same outcome returns the existing resolution (a double-submitted
     form is harmless); another outcome is refused until the question is un-resolved.
     """
     _require(actor, "forecasting.resolve_question")
     question = _locked(question)
+    if _conditional_branch(question):
+        raise ValidationError("A conditional question resolves by itself, when its condition and its outcome do.")
     source = source.strip()
     source_max = Resolution._meta.get_field("source").max_length
     if len(source) > source_max:
@@ -377,6 +447,8 @@ def question_resolve(
     if question.is_binary:
         if outcome not in (Resolution.Outcome.YES, Resolution.Outcome.NO):
             raise ValidationError({"outcome": "A yes/no question resolves as “yes” or “no”."})
+    elif question.is_continuous:
+        outcome, value = _continuous_outcome(question, outcome, value)
     else:
         option = question.options.filter(pk=option_id).first() if option_id is not None else None
         if outcome != Resolution.Outcome.OPTION or option is None:
@@ -384,7 +456,11 @@ def question_resolve(
 
     current = active_resolution(question)
     if current is not None:
-        if current.outcome == outcome and current.option_id == (option.pk if option else None):
+        if (
+            current.outcome == outcome
+            and current.option_id == (option.pk if option else None)
+            and current.value == value
+        ):
             return current
         raise ValidationError(
             f"This question is already {question.get_status_display().lower()} as “{current.describe()}”. "
@@ -395,13 +471,72 @@ def question_resolve(
 
     from_status = question.status
     resolution = Resolution.objects.create(
-        question=question, outcome=outcome, option=option, note=note, source=source, resolved_by=actor
+        question=question, outcome=outcome, option=option, value=value, note=note, source=source, resolved_by=actor
     )
     _set_status(question, Status.RESOLVED)
     audit_note = " ".join(part for part in (note.strip(), f"Source: {source}" if source else "") if part)
     _record(question, actor=actor, action=QuestionEvent.Action.RESOLVED, from_status=from_status, note=audit_note)
     _schedule_scoring(question, reason="resolved")
     return resolution
+
+
+def _continuous_outcome(question: Question, outcome: str, value: float | None) -> tuple[str, float | None]:
+    """A numeric or date outcome as stored: a value inside the range (or past an open bound, which
+    resolves "below" / "above" as Metaculus), or "below" / "above" with no value."""
+    Outcome = Resolution.Outcome
+    if outcome == Outcome.VALUE:
+        if value is None or not math.isfinite(value):
+            raise ValidationError({"value": "Give the value this question resolves to."})
+        if value < question.range_min:
+            if not question.open_lower_bound:
+                raise ValidationError({"value": "The value is below the range, whose low end is closed."})
+            return Outcome.BELOW, None
+        if value > question.range_max:
+            if not question.open_upper_bound:
+                raise ValidationError({"value": "The value is above the range, whose high end is closed."})
+            return Outcome.ABOVE, None
+        return Outcome.VALUE, float(value)
+    if (outcome == Outcome.BELOW and question.open_lower_bound) or (
+        outcome == Outcome.ABOVE and question.open_upper_bound
+    ):
+        return outcome, None
+    if outcome in (Outcome.BELOW, Outcome.ABOVE):
+        raise ValidationError({"outcome": "This side of the range is closed: the outcome cannot fall beyond it."})
+    raise ValidationError({"outcome": "A numeric or date question resolves to a value, or below or above its range."})
+
+
+@transaction.atomic
+def question_settle_automatically(*, question: Question, outcome: str | None, resolved_by, note: str) -> bool:
+    """Give a question the resolution its rules imply, with no editor's action (a conditional's branch
+    follows its condition and outcome): ``outcome`` "yes", "no" or "annulled"; ``None`` retracts what
+    is there (back to closed). ``resolved_by`` is whoever's action caused it. Idempotent: returns
+    whether anything changed. Recorded as an automatic event."""
+    question = _locked(question)
+    current = active_resolution(question)
+    if (current.outcome if current else None) == outcome:
+        return False
+    if outcome is None and question.status not in (Status.RESOLVED, Status.ANNULLED):
+        return False
+    from_status = question.status
+    if current is not None:
+        current.retracted_at = timezone.now()
+        current.retracted_by = resolved_by
+        current.save(update_fields=["retracted_at", "retracted_by"])
+    if outcome is None:
+        action, status = QuestionEvent.Action.UNRESOLVED, Status.CLOSED
+    else:
+        Resolution.objects.create(question=question, outcome=outcome, note=note, resolved_by=resolved_by)
+        annulled = outcome == Resolution.Outcome.ANNULLED
+        action = QuestionEvent.Action.ANNULLED if annulled else QuestionEvent.Action.RESOLVED
+        status = Status.ANNULLED if annulled else Status.RESOLVED
+    _set_status(question, status)
+    _record(question, actor=None, action=action, from_status=from_status, note=note, automatic=True)
+    _schedule_scoring(question, reason="settled automatically")
+    return True
+
+
+def _conditional_branch(question: Question) -> bool:
+    return Conditional.objects.filter(Q(if_yes=question) | Q(if_no=question)).exists()
 
 
 @transaction.atomic

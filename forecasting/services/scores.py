@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Avg, Count, Sum
 
 from .. import scoring
+from ..continuous import scoring as continuous_scoring
 from ..models import Article, Prediction, Question, QuestionEvent, Resolution, Score
 from ..signals import question_scored
 from .questions import active_resolution
@@ -53,7 +54,6 @@ def _score_rows(
     The period runs from ``opens_at`` to the scheduled close ``closes_at``; forecasts stand until
     ``ended_at`` (``_forecasting_ended_at``), and the spot score is that of the forecast standing then.
     """
-    outcome_index = resolution.outcome_index()
     # A forecast made at or after the end never stood (imports can hold such rows).
     predictions = [p for p in predictions if p.made_at <= ended_at]
     if not predictions:
@@ -65,21 +65,31 @@ def _score_rows(
         standing[prediction.forecaster_id] = prediction
     final = [standing[f] for f in forecaster_ids]
 
-    averaged = scoring.time_averaged_scores(
+    period = {
+        "opens_at": question.opens_at.timestamp(),
+        "closes_at": question.closes_at.timestamp(),  # the database guarantees closes_at > opens_at
+        "ended_at": ended_at.timestamp(),
+        "n_forecasters": len(forecaster_ids),
+    }
+    timeline = (
         [index_of[p.forecaster_id] for p in predictions],
         [p.made_at.timestamp() for p in predictions],
         np.vstack([p.probability_vector() for p in predictions]),
-        outcome_index,
-        opens_at=question.opens_at.timestamp(),
-        closes_at=question.closes_at.timestamp(),  # the database guarantees closes_at > opens_at
-        ended_at=ended_at.timestamp(),
-        n_forecasters=len(forecaster_ids),
     )
-    spot = scoring.spot_scores(np.vstack([p.probability_vector() for p in final]), outcome_index)
+    standing_vectors = np.vstack([p.probability_vector() for p in final])
+    if question.is_continuous:  # log score of the density, baseline and peer (Metaculus's), and CRPS
+        scale, position = question.scale, resolution.outcome_position()
+        averaged = continuous_scoring.time_averaged_scores(*timeline, scale, position, **period)
+        spot = continuous_scoring.spot_scores(standing_vectors, scale, position)
+        kinds = continuous_scoring.SPOT_SCORES
+    else:
+        averaged = scoring.time_averaged_scores(*timeline, resolution.outcome_index(), **period)
+        spot = scoring.spot_scores(standing_vectors, resolution.outcome_index())
+        kinds = scoring.SPOT_SCORES
     rows = []
     for i, forecaster_id in enumerate(forecaster_ids):
         coverage = _decimal(min(max(averaged["coverage"][i], 0.0), 1.0))
-        for kind in scoring.SPOT_SCORES:
+        for kind in kinds:
             for method, values in ((Score.Method.SPOT, spot), (Score.Method.TIME_AVERAGED, averaged)):
                 value = float(values[kind][i])
                 if math.isnan(value):  # a forecast that never stood (made at the very end)

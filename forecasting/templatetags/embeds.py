@@ -4,12 +4,40 @@ oEmbed discovery link and editors' embed code need (forecasting/services/embeds.
 
 from __future__ import annotations
 
+import dataclasses
+
 from django import template
 
 from forecasting.models import Question
 from forecasting.services import CommunityForecast, embeds
 
+from .forecast_format import describe_distribution
+
 register = template.Library()
+
+
+def question_summary(question: Question, community: CommunityForecast) -> embeds.Summary:
+    """``services.embeds.question_summary``; for a numeric or date question, in its words: the community's
+    median as the number, "median (80%: a – b)" as the caption. (The service speaks of probabilities.)"""
+    if not question.is_continuous:
+        return embeds.question_summary(question=question, community=community)
+    plain = CommunityForecast(forecasters=community.forecasters, probabilities=None, method=community.method)
+    summary = embeds.question_summary(question=question, community=plain)
+    described = describe_distribution(question, community.probabilities)
+    if described is None:
+        return summary
+    is_open = question.accepts_forecasts()
+    lead = f"Readers' median: {described['median']} (80%: {described['interval']})"
+    count = f"{community.forecasters} forecaster{'' if community.forecasters == 1 else 's'}"
+    parts = [lead, count, summary.when]
+    if question.status in (Question.Status.RESOLVED, Question.Status.ANNULLED):
+        parts = [summary.status_label, lead, count]
+    return dataclasses.replace(
+        summary,
+        number=described["median"],
+        caption=f"{'median' if is_open else 'final median'} (80%: {described['interval']})",
+        description=" · ".join(parts),
+    )
 
 
 @register.simple_tag
@@ -18,7 +46,7 @@ def question_share(question: Question, community: CommunityForecast | None = Non
     width, height = embeds.embed_size(question)
     return {
         **embeds.share_links(question),
-        "summary": embeds.question_summary(question=question, community=community),
+        "summary": question_summary(question, community),
         "card_width": embeds.CARD_SIZE[0],
         "card_height": embeds.CARD_SIZE[1],
         "site_name": embeds.SITE_NAME,

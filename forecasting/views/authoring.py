@@ -61,6 +61,7 @@ def editor_question_create(request: HttpRequest) -> HttpResponse:
                 opens_at=data["opens_at"],
                 closes_at=data["closes_at"],
                 paragraph=data["paragraph"],
+                **form.service_fields(),
             )
         except ValidationError as error:
             add_service_errors(form, error)
@@ -86,6 +87,8 @@ def editor_question_edit(request: HttpRequest, pk: int) -> HttpResponse:
         data = form.cleaned_data
         # Disabled fields (fixed once opened) post nothing: the service keeps their values.
         fields = {name: data[name] for name in EDIT_FIELDS if not form.fields[name].disabled}
+        # a numeric or date question's range (dates as epoch seconds): fixed once opened, its unit is not
+        fields |= {name: value for name, value in form.service_fields().items() if not form.fields[name].disabled}
         if "options" in fields:
             fields["options"] = _options(data)
         try:

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST
 
 from forecasting import services
 from forecasting.forms import ConfirmForm, NoteForm, ResolveForm
@@ -70,6 +70,8 @@ def _resolve_page(request: HttpRequest, pk: int) -> HttpResponse:
             kwargs = {"note": form.cleaned_data["note"], "source": form.cleaned_data["source"]}
             if question.is_binary:
                 kwargs["outcome"] = outcome
+            elif question.is_continuous:
+                kwargs.update(outcome=outcome, value=form.cleaned_data["value"])
             else:
                 kwargs.update(outcome=Resolution.Outcome.OPTION, option_id=int(outcome))
             try:
@@ -166,7 +168,8 @@ def _confirm(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 return redirect(question.get_absolute_url())
         status = 400
     forecasters = question.predictions.values("forecaster").distinct().count()
-    scored = Score.objects.filter(question=question, kind=Score.Kind.BRIER, method=Score.Method.SPOT).count()
+    kind = Score.Kind.LOG if question.is_continuous else Score.Kind.BRIER  # every scored forecaster has one
+    scored = Score.objects.filter(question=question, kind=kind, method=Score.Method.SPOT).count()
     context = {
         "question": question,
         "action": action,
@@ -180,7 +183,7 @@ def _confirm(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return render(request, "editor/confirm.html", context, status=status)
 
 
-@require_safe
+@require_http_methods(["GET", "HEAD", "POST"])  # POST: "Refit now"
 @login_required
 @permission_required("forecasting.view_modelrun", raise_exception=True)
 def editor_model_runs(request: HttpRequest) -> HttpResponse:

@@ -30,6 +30,7 @@ from django.views.decorators.http import require_safe
 
 from forecasting.models import Question
 from forecasting.services import embeds
+from forecasting.templatetags.embeds import question_summary
 
 from .questions import question_cards
 
@@ -70,12 +71,17 @@ def _cacheable(response: HttpResponse, question: Question, max_age: int = embeds
 def question_embed(request: HttpRequest, pk: int) -> HttpResponse:
     question = _visible_question(request, pk)
     (card,) = question_cards(request, [question])  # the article card's number, sparkline and facts
-    summary = embeds.question_summary(question=question, community=card["community"])
+    summary = question_summary(question, card["community"])  # a numeric or date question's median too
     shown = {option.index for option in summary.top_options}
     context = {
         "card": card,
-        # a multiple-choice question's lines: the options listed, in their bars' colours
-        "sparklines": [line for line in card["sparklines"] if question.is_binary or line["index"] in shown],
+        # a multiple-choice question's lines: the options listed, in their bars' colours (a numeric or date
+        # question's one line: its median)
+        "sparklines": [
+            line
+            for line in card["sparklines"]
+            if question.is_binary or question.is_continuous or line["index"] in shown
+        ],
         "question": question,
         "page_url": embeds.absolute_url(question.get_absolute_url()),
         "summary": summary,

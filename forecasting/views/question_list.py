@@ -15,6 +15,7 @@ from django.views.decorators.http import require_safe
 from forecasting import services
 from forecasting.filters import MOVE_WINDOW, QuestionListFilter, annotated
 from forecasting.models import AggregateSnapshot, Question
+from forecasting.templatetags.forecast_format import describe_distribution
 
 from .questions import days_left
 
@@ -73,6 +74,8 @@ def question_list(request: HttpRequest) -> HttpResponse:
             {
                 "question": question,
                 "community": probabilities[-1] if probabilities and question.is_binary else None,
+                # a numeric or date question: the community's median and 80% interval
+                "distribution": describe_distribution(question, probabilities) if probabilities else None,
                 "move": moves.get(question.pk),
                 "days_left": days_left(question, now),
             }

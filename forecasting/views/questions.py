@@ -22,12 +22,14 @@ from django.views.decorators.http import require_POST, require_safe
 
 from forecasting import aggregation, services
 from forecasting.charts import downsample_indices, step_chart
-from forecasting.forms import BinaryForecastForm, MultipleChoiceForecastForm, ResolveForm
+from forecasting.forms import BinaryForecastForm, ContinuousForecastForm, MultipleChoiceForecastForm, ResolveForm
 from forecasting.models import AggregateSnapshot, Prediction, Question, Score
 from forecasting.ratelimit import limited_per_ip
 from forecasting.services import history
+from forecasting.services.aggregates import headline_method
 from forecasting.templatetags.forecast_format import percent
 
+from . import continuous
 from .charts import distribution_context
 from .panels import question_panels
 
@@ -47,20 +49,23 @@ def question_card(request: HttpRequest, question: Question) -> dict:
     if request.user.is_authenticated:
         mine = question.predictions.filter(forecaster=request.user).order_by("-made_at", "-id").first()
     community = services.community_forecast(question=question)
-    return {
+    card = {
         "question": question,
         "mine": mine,
         "community": community,
         "option_rows": _option_rows(question, community, mine),
         "accepts_forecasts": question.accepts_forecasts(),
     }
+    if question.is_continuous:
+        card |= continuous.card_context(question, community, mine)
+    return card
 
 
 SPARKLINE_POINTS = 48  # a card's sparkline is ~120 px wide: more points would not show
 
 
 def _option_rows(question: Question, community: services.CommunityForecast, mine: Prediction | None) -> list[dict]:
-    if question.is_binary:
+    if question.is_binary or question.is_continuous:
         return []
     mine_vector = mine.probability_vector() if mine else None
     return [
@@ -74,7 +79,9 @@ def _option_rows(question: Question, community: services.CommunityForecast, mine
 
 
 def _sparklines(question: Question, rows: list[tuple]) -> list[dict]:
-    """Small step lines of the community history: P(YES), or one line per option."""
+    """Small step lines of the community history: P(YES), one line per option, or a distribution's median."""
+    if question.is_continuous:
+        return continuous.median_sparkline(rows)
     times = [at.timestamp() for at, _ in rows]
     width = len(rows[-1][1])
     outcomes = [width - 1] if question.is_binary else range(width)
@@ -100,13 +107,16 @@ def question_cards(request: HttpRequest, questions: list[Question]) -> list[dict
     prefetch_related_objects(questions, "options")
     ids = [q.pk for q in questions]
     history: dict[int, list[tuple]] = defaultdict(list)
+    methods = {q.pk: headline_method(q) for q in questions}  # numeric and date questions have their own
     snapshots = (
-        AggregateSnapshot.objects.filter(question_id__in=ids, method=services.HEADLINE_METHOD)
+        AggregateSnapshot.objects.filter(question_id__in=ids, method__in=set(methods.values()))
         .order_by("question_id", "at", "id")
-        .values_list("question_id", "at", "probabilities", "forecasters")
+        .values_list("question_id", "method", "at", "probabilities", "forecasters")
     )
     forecasters: dict[int, int] = {}
-    for question_id, at, probabilities, count in snapshots:
+    for question_id, method, at, probabilities, count in snapshots:
+        if method != methods[question_id]:
+            continue
         history[question_id].append((at, probabilities))
         forecasters[question_id] = count
     mine: dict[int, Prediction] = {}
@@ -118,10 +128,13 @@ def question_cards(request: HttpRequest, questions: list[Question]) -> list[dict
     cards = []
     for question in questions:
         rows = history.get(question.pk, [])
+        method = methods[question.pk]
         community = (
-            services.CommunityForecast(forecasters=forecasters[question.pk], probabilities=list(rows[-1][1]))
+            services.CommunityForecast(
+                forecasters=forecasters[question.pk], probabilities=list(rows[-1][1]), method=method
+            )
             if rows
-            else services.CommunityForecast(forecasters=0, probabilities=None)
+            else services.CommunityForecast(forecasters=0, probabilities=None, method=method)
         )
         accepts = question.accepts_forecasts(now)
         card = {
@@ -136,6 +149,8 @@ def question_cards(request: HttpRequest, questions: list[Question]) -> list[dict
             "hx_target": f"#q{question.pk}",
             "next": f"{question.article.get_absolute_url()}#q{question.pk}",
         }
+        if question.is_continuous:
+            card |= continuous.card_context(question, community, card["mine"])
         if accepts:
             card["form"] = forecast_form(question, mine=card["mine"])
         cards.append(card)
@@ -149,6 +164,10 @@ def forecast_form(question: Question, data=None, *, mine: Prediction | None = No
         if mine is not None:
             initial["probability"] = percent(mine.probability, 2)
         return BinaryForecastForm(data, initial=initial)
+    if question.is_continuous:
+        initial = continuous.forecast_initial(question, mine)
+        # ids per question: an article page has one form per question
+        return ContinuousForecastForm(data, question=question, initial=initial, auto_id=f"id_%s-{question.pk}")
     if mine is not None:
         for option, value in zip(question.options.all(), mine.probability_vector(), strict=True):
             initial[f"option_{option.pk}"] = percent(value, 2)
@@ -163,11 +182,23 @@ def fallback_chart(question: Question) -> dict | None:
     return step_chart(list(zip(line.times, line.values, strict=True)))
 
 
-def score_explanation(kind: str, value: float | None) -> str:
-    """One line a reader understands: what the score means and how theirs compares with a 50% guess."""
+def score_explanation(kind: str, value: float | None, *, continuous: bool = False) -> str:
+    """One line a reader understands: what the score means and how theirs compares with a 50% guess (a
+    numeric or date question: with a forecast spread evenly over the range)."""
     if value is None:
         return ""
     value = float(value)
+    if continuous and kind == "log":
+        verdict = "better than" if value > 0 else "no better than" if value == 0 else "worse than"
+        return (
+            "Log of how likely your forecast made the outcome, against a forecast spread evenly over the range "
+            f"(0): higher is better; yours is {verdict} that even spread."
+        )
+    if kind == "crps":
+        return (
+            "How far your whole distribution was from the outcome, in parts of the range: 0 is perfect, lower is "
+            "better; an even spread over the range scores about 0.08 to 0.33."
+        )
     if kind == "brier":
         verdict = "better than" if value < 0.25 else "no better than" if value == 0.25 else "worse than"
         return f"Squared error of your forecast: 0 is perfect, a 50% guess scores 0.25; yours is {verdict} a coin flip."
@@ -193,7 +224,12 @@ def related_questions(request: HttpRequest, question: Question, limit: int = 5) 
     others = visible_questions(request, question.article.questions.exclude(pk=question.pk)).order_by(
         "status", "closes_at", "id"
     )[:limit]
-    return [{"question": other, "community": services.community_forecast(question=other)} for other in others]
+    items = []
+    for other in others:
+        community = services.community_forecast(question=other)
+        summary = continuous.card_context(other, community, None)["community_summary"] if other.is_continuous else None
+        items.append({"question": other, "community": community, "summary": summary})
+    return items
 
 
 def render_question(request: HttpRequest, question: Question, *, form=None, status: int = 200) -> HttpResponse:
@@ -216,10 +252,19 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
     bayes_options = []
     if bayes is not None and not question.is_binary:
         bayes_options = list(zip((o.label for o in question.options.all()), bayes.probabilities, strict=False))
-    aggregates = [
-        {"name": name, "description": aggregation.AGGREGATORS[name].description, "snapshot": snapshot}
-        for name, snapshot in current.items()
-    ]
+    if question.is_continuous:
+        aggregates = continuous.methods_rows(question, current)
+        chart_context = continuous.page_context(
+            question, community=card["community"], mine=card["mine"], resolution=resolution
+        )
+    else:
+        aggregates = [
+            {"name": name, "description": aggregation.AGGREGATORS[name].description, "snapshot": snapshot}
+            for name, snapshot in current.items()
+        ]
+        chart_context = distribution_context(
+            question, float(card["mine"].probability) if card["mine"] and question.is_binary else None
+        )
     score_table = {}
     for score in my_scores:
         score_table.setdefault(score.kind, {"kind": score.kind, "label": score.get_kind_display()})[score.method] = (
@@ -231,13 +276,14 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
         "bayes": bayes,
         "bayes_options": bayes_options,
         "history_chart": fallback_chart(question),
-        **distribution_context(
-            question, float(card["mine"].probability) if card["mine"] and question.is_binary else None
-        ),
+        **chart_context,
         "question_panels": question_panels(request, question),
         "score_table": [
-            {**score_table[k], "explanation": score_explanation(k, score_table[k].get("spot"))}
-            for k in ("brier", "log", "baseline", "peer")
+            {
+                **score_table[k],
+                "explanation": score_explanation(k, score_table[k].get("spot"), continuous=question.is_continuous),
+            }
+            for k in ("brier", "log", "baseline", "peer", "crps")
             if k in score_table
         ],
         "related": related_questions(request, question),
@@ -248,7 +294,9 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
         "my_scores": my_scores,
         "resolution": resolution,
         "scored_forecasters": Score.objects.filter(
-            question=question, kind=Score.Kind.BRIER, method=Score.Method.SPOT
+            question=question,
+            kind=Score.Kind.LOG if question.is_continuous else Score.Kind.BRIER,
+            method=Score.Method.SPOT,
         ).count(),
         "is_editor": is_editor,
         "resolve_form": ResolveForm(question=question) if is_editor else None,
@@ -291,6 +339,13 @@ def _forecast_fragment(request: HttpRequest, question: Question, *, form, saved:
         "oob": True,
     }
     context["form"] = forecast_form(question, mine=context["mine"]) if saved else form
+    if question.is_continuous and saved:  # the density chart, with the reader's new forecast over it, out of band
+        context["distribution_figure"] = continuous.distribution_figure(
+            question,
+            community=context["community"].probabilities,
+            mine=context["mine"].cdf,
+            resolution=services.active_resolution(question),
+        )
     return render(request, "forecasting/_your_forecast.html", context, status=status)
 
 
@@ -303,11 +358,12 @@ def forecast_submit(request: HttpRequest, pk: int) -> HttpResponse:
     in_place = bool(request.htmx) and request.htmx.target in (f"q{question.pk}", "your-forecast")
     saved = False
     if form.is_valid():
-        values = (
-            {"probability": form.cleaned_data["probability"]}
-            if question.is_binary
-            else {"option_probabilities": form.cleaned_data["option_probabilities"]}
-        )
+        if question.is_binary:
+            values = {"probability": form.cleaned_data["probability"]}
+        elif question.is_continuous:
+            values = {"components": form.cleaned_data["components"]}
+        else:
+            values = {"option_probabilities": form.cleaned_data["option_probabilities"]}
         try:
             services.prediction_create(
                 question=question, forecaster=request.user, rationale=form.cleaned_data["rationale"], **values

@@ -94,8 +94,11 @@ def market_sync_with_question(*, question: Question) -> Market | None:
 
     open → the market exists and trades; closed → no trading (a settlement, if any, is
     reversed: the question was un-resolved); resolved → settled to the resolution's outcome;
-    annulled → every reader refunded. Called by the editor's action, in its transaction.
+    annulled → every reader refunded. Called by the editor's action, in its transaction. Numeric and
+    date questions have no market (a market prices outcomes; theirs is a distribution).
     """
+    if question.is_continuous:
+        return None
     market = Market.objects.select_for_update().filter(question=question).first()
     if market is None:
         if question.status != Question.Status.OPEN:

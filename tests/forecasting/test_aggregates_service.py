@@ -88,10 +88,11 @@ def test_extremizing_factor_is_fit_on_resolved_questions_and_used_for_new_foreca
         for user in UserFactory.create_batch(2):
             forecast(q, user, "0.7")
         services.question_resolve(question=q, actor=editor, outcome="yes")
-    [fit] = services.aggregator_fits_refresh()
+    fit, pool = services.aggregator_fits_refresh()
     assert fit.questions_used == 12
     assert fit.parameters["factor"] > 1.5
-    assert AggregatorFit.objects.count() == 1
+    assert pool.method == "learnt_pool" and pool.questions_used == 0  # no numeric question resolved
+    assert AggregatorFit.objects.count() == 2
     fresh = QuestionFactory()
     forecast(fresh, UserFactory(), "0.7")
     extremized = services.aggregates_current(question=fresh)["extremized_logodds"]
@@ -104,7 +105,7 @@ def test_factor_stays_neutral_with_few_resolved_questions(editor):
     for user in UserFactory.create_batch(2):
         forecast(q, user, "0.7")
     services.question_resolve(question=q, actor=editor, outcome="yes")
-    [fit] = services.aggregator_fits_refresh()
+    fit, _ = services.aggregator_fits_refresh()
     assert fit.parameters["factor"] == aggregation.DEFAULT_EXTREMIZING_FACTOR
 
 

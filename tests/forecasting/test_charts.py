@@ -1,4 +1,5 @@
-"""The charts' pure helpers: the step line, downsampling of long histories, the histogram."""
+"""The charts' pure helpers: the step line, downsampling of long histories, the histogram, and the drawings
+of numeric and date questions' distributions (densities, tails, the CDF, the fan of their history)."""
 
 import datetime as dt
 
@@ -7,7 +8,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from forecasting.charts import downsample_indices, histogram, step_chart
+from forecasting.charts import (
+    cdf_chart,
+    distribution_chart,
+    downsample_indices,
+    fan_chart,
+    histogram,
+    interval_positions,
+    step_chart,
+    tail_bar,
+    tail_masses,
+)
+from forecasting.continuous import Scale, cdf_from_median_interval
 
 # --- step_chart ---------------------------------------------------------------------------------------
 
@@ -95,3 +107,91 @@ def test_histogram_refuses_what_is_not_a_probability():
         histogram([0.5], bins=0)
     assert histogram([], bins=3) == [0, 0, 0]
     assert histogram([0.5], bins=1) == [1]
+
+
+# --- numeric and date questions: distribution_chart, tail_bar, cdf_chart, fan_chart -------------------------
+
+OPEN_ABOVE = Scale(0.0, 100.0, open_upper=True)
+UNIFORM = np.linspace(0.0, 1.0, 201)
+
+
+def _points(line: str) -> np.ndarray:
+    return np.array([[float(v) for v in pair.split(",")] for pair in line.split()])
+
+
+def test_a_uniform_forecast_is_a_flat_density_just_under_the_top():
+    chart = distribution_chart({"community": UNIFORM}, width=200, height=100)
+    points = _points(chart["curves"]["community"]["line"])
+    assert points[0, 0] == 0 and points[-1, 0] == 200 and len(points) == 202
+    assert np.allclose(points[:, 1], 100 - 100 / 1.08, atol=0.01)
+    assert chart["curves"]["community"]["area"].startswith("M0,100 L0,") and chart["curves"]["community"][
+        "area"
+    ].endswith("L200,100 Z")
+    assert chart["marker"] is None
+
+
+def test_densities_share_one_scale_the_tallest_reaching_the_top():
+    narrow = cdf_from_median_interval(40, 35, 45, OPEN_ABOVE)
+    chart = distribution_chart({"community": UNIFORM, "mine": narrow}, width=100, height=100)
+    mine = _points(chart["curves"]["mine"]["line"])
+    community = _points(chart["curves"]["community"]["line"])
+    assert mine[:, 1].min() == pytest.approx(100 - 100 / 1.08, abs=0.01)  # the narrow peak reaches the top
+    assert community[:, 1].min() > mine[:, 1].min()  # the flat one is lower, on the same scale
+    peak_x = mine[np.argmin(mine[:, 1]), 0]
+    assert peak_x == pytest.approx(40, abs=1)  # at the median (x: the unit range)
+
+
+def test_a_missing_curve_is_left_out_and_no_curve_is_no_chart():
+    assert distribution_chart({"community": None, "mine": None}) is None
+    chart = distribution_chart({"community": None, "mine": UNIFORM})
+    assert set(chart["curves"]) == {"mine"}
+
+
+def test_the_tails_and_the_outcome_marker():
+    cdf = cdf_from_median_interval(80, 60, 120, OPEN_ABOVE)
+    chart = distribution_chart({"community": cdf}, marker=0.42, width=500)
+    curve = chart["curves"]["community"]
+    assert (curve["below"], curve["above"]) == pytest.approx(tail_masses(cdf))
+    assert curve["below"] == 0 and 0.1 < curve["above"] < 0.3  # the 90th percentile (120) is past the end
+    assert chart["marker"] == {"side": "inside", "x": "210"}
+    assert distribution_chart({"community": cdf}, marker=float("inf"))["marker"] == {"side": "above"}
+    assert distribution_chart({"community": cdf}, marker=float("-inf"))["marker"] == {"side": "below"}
+
+
+def test_a_tail_bar_is_its_mass_of_the_box():
+    assert tail_bar(0.25, height=60) == {"y": "45", "height": "15", "mass": 0.25}
+    assert tail_bar(1.5, height=60)["height"] == "60" and tail_bar(-1, height=60)["height"] == "0"
+
+
+def test_the_cdf_chart_runs_from_bottom_left_to_top_right_and_marks_the_percentiles():
+    chart = cdf_chart(UNIFORM, width=200, height=100)
+    points = _points(chart["points"])
+    assert tuple(points[0]) == (0, 100) and tuple(points[-1]) == (200, 0)
+    assert (chart["low"], chart["median"], chart["high"]) == ("20", "100", "180")
+    beyond = cdf_chart(cdf_from_median_interval(95, 80, 130, OPEN_ABOVE))
+    assert beyond["high"] is None  # the 90th percentile is above the range
+
+
+def test_interval_positions_are_the_10th_50th_and_90th_percentiles():
+    cdf = cdf_from_median_interval(40, 25, 60, OPEN_ABOVE)
+    assert interval_positions(cdf) == pytest.approx((0.25, 0.40, 0.60), abs=0.01)
+
+
+def test_the_fan_holds_each_interval_until_the_next_and_clamps_beyond_the_range():
+    chart = fan_chart(
+        [0.0, 10.0], [(0.2, 0.5, 0.8), (float("-inf"), 0.4, float("inf"))], until=20.0, width=200, height=100
+    )
+    assert chart["median"] == "0,50 100,50 100,60 200,60"
+    upper, lower = chart["band"].split()[:4], chart["band"].split()[4:]
+    assert upper == ["0,20", "100,20", "100,0", "200,0"]  # the second 90th percentile is above: the top edge
+    assert lower == ["200,100", "100,100", "100,80", "0,80"]  # drawn back, closing the polygon
+    assert chart["first"] == dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    assert chart["last"] == dt.datetime(1970, 1, 1, 0, 0, 20, tzinfo=dt.UTC)
+
+
+def test_a_fan_needs_a_span_of_time():
+    assert fan_chart([], []) is None
+    assert fan_chart([5.0], [(0.1, 0.5, 0.9)]) is None  # one moment, nothing after it
+    assert fan_chart([5.0], [(0.1, 0.5, 0.9)], until=15.0)["median"] == "0,80 560,80"
+    with pytest.raises(ValueError):
+        fan_chart([0.0, 1.0], [(0.1, 0.5, 0.9)])

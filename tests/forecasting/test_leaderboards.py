@@ -1,4 +1,6 @@
 import datetime as dt
+import math
+import re
 from decimal import Decimal
 
 import pytest
@@ -71,6 +73,38 @@ def test_track_record_lists_scores_and_calibration(editor):
     assert record.expected_calibration_error == pytest.approx(0.3)
 
 
+def board_rows(html: str) -> list[list[str]]:
+    """The ranked table's rows, each cell's text."""
+    table = html[html.index('<table class="history leaderboard">') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr(?: class=\"you\")?>(<td>.*?)</tr>", table, re.S)
+    return [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)] for row in rows]
+
+
+def test_the_global_leaderboard_page_ranks_by_hand_computed_peer_scores(editor, settings):
+    # One question, open 10 days, both forecasting from its first day, resolved YES: a (public) at 90% and
+    # b (private) at 30%. Peer score: 100 ln(0.9 / 0.3) = 109.86 and its opposite; Brier 0.01 and 0.49.
+    settings.LEADERBOARD_MIN_COVERAGE = 1
+    a, b = UserFactory.create_batch(2)
+    services.profile_update(user=a, is_public=True, display_name="Ada")
+    resolved_question(editor, ArticleFactory(), {a: (0, "0.9"), b: (0, "0.3")})
+    assert 100 * math.log(3) == pytest.approx(109.86, abs=0.005)
+    page = Client().get(reverse("leaderboard")).content.decode()
+    assert board_rows(page) == [
+        ["1", "Ada", "109.9", "109.9", "1", "1.00", "0.010"],
+        ["2", "Private forecaster", "-109.9", "-109.9", "1", "1.00", "0.490"],
+    ]
+    # b, logged in, sees their own name on their row
+    client = Client()
+    client.force_login(b)
+    assert board_rows(client.get(reverse("leaderboard")).content.decode())[1][1] == f"{b.username} (you)"
+    # with the default minimum (3 questions' coverage) nobody is ranked yet, and the page says so
+    settings.LEADERBOARD_MIN_COVERAGE = 3
+    page = Client().get(reverse("leaderboard")).content.decode()
+    assert board_rows(page) == [] and "Nobody has enough coverage on resolved questions yet." in page
+    assert "Not ranked yet (coverage below 3)" in page
+
+
 def test_multiple_choice_calibration_counts_every_option(editor):
     me = UserFactory()
     question = multiple_choice_question(labels=("A", "B"))
@@ -93,7 +127,6 @@ def test_leaderboard_and_track_record_pages(editor):
     assert (
         a.username in page and b.username not in page and "Not ranked yet" in page
     )  # one question < the article minimum
-    assert client.get(reverse("leaderboard")).status_code == 200
     record = client.get(reverse("track_record", args=[a.username])).content.decode()
     assert question.title in record and "Calibration" in record
     assert client.get(reverse("track_record", args=["nobody-here"])).status_code == 404

@@ -199,7 +199,7 @@ def test_broker_down_for_a_while_loses_nothing_and_everything_runs_once_when_it_
             scored = all(Score.objects.filter(question=q).count() == 3 * 8 for q in questions[:2])
             return (
                 scored
-                and AggregatorFit.objects.count() == 2
+                and AggregatorFit.objects.filter(method="extremized_logodds").count() == 2
                 and not waiting.exists()
                 and not (AggregateState.objects.filter(bayes_pending=True).exists())
             )

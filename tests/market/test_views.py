@@ -1,10 +1,16 @@
+import math
+import re
+from decimal import Decimal
+
 import pytest
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from forecasting import services as forecasting_services
 from market import services
-from market.models import MICRO, Account, LedgerTransaction, Trade
+from market.models import MICRO, Account, LedgerTransaction, Market, Trade
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -87,14 +93,62 @@ def test_forged_trade_without_csrf_is_refused(reader, market):
     assert response.status_code == 403 and not Trade.objects.exists()
 
 
-def test_portfolio_and_profit_leaderboard(reader_client, reader, market):
+def test_portfolio_lists_the_position_and_the_balance(reader_client, reader, market):
     services.trade_execute(
         user=reader, market_id=market.pk, outcome=1, side="buy", amount=10 * MICRO, idempotency_key="a"
     )
     portfolio = reader_client.get(reverse("portfolio")).content.decode()
     assert market.question.title in portfolio and "990.00" in portfolio
-    board = reader_client.get(reverse("market_leaderboard")).content.decode()
-    assert reader.username in board
+
+
+def leaderboard_rows(html: str) -> list[tuple[str, str, str, str, bool]]:
+    """The board's table rows as (rank, trader as shown, profit, net worth, is the viewer's row)."""
+    table = html[html.index('<table class="history leaderboard">') :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr( class=\"you\")?><td>(\d+)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", table)
+    return [
+        (rank, re.sub(r"<[^>]+>", "", trader), profit, worth, bool(you)) for you, rank, trader, profit, worth in rows
+    ]
+
+
+def test_the_market_leaderboard_ranks_traders_by_profit_at_current_prices(reader_client, reader, market, client):
+    # Bob (public, "Bob B.") buys 40 units of NO, the reader 10 of YES. Each one's profit is what their shares
+    # are worth at the prices after both trades (an LMSR's softmax of q / b, written out here) less what they
+    # paid; net worth is the starting grant plus the profit.
+    bob = UserFactory(username="bob")
+    forecasting_services.profile_update(user=bob, is_public=True, display_name="Bob B.")
+    services.trade_execute(user=bob, market_id=market.pk, outcome=0, side="buy", amount=40 * MICRO, idempotency_key="b")
+    services.trade_execute(
+        user=reader, market_id=market.pk, outcome=1, side="buy", amount=10 * MICRO, idempotency_key="a"
+    )
+    bob_trade, reader_trade = Trade.objects.get(user=bob), Trade.objects.get(user=reader)
+    b = Market.objects.get(pk=market.pk).liquidity
+    q_no, q_yes = bob_trade.shares, reader_trade.shares
+    p_no = 1 / (1 + math.exp((q_yes - q_no) / b))
+    bob_profit = int(q_no * p_no) - bob_trade.cost
+    reader_profit = int(q_yes * (1 - p_no)) - reader_trade.cost
+    assert bob_profit > reader_profit  # Bob's larger buy moved the price his way more
+
+    def units(micro: int) -> str:
+        return f"{Decimal(micro) / MICRO:,.2f}"
+
+    grant = settings.MARKET_STARTING_GRANT
+    rows = leaderboard_rows(reader_client.get(reverse("market_leaderboard")).content.decode())
+    assert rows == [
+        ("1", "Bob B.", units(bob_profit), units(grant + bob_profit), False),
+        ("2", "alice (you)", units(reader_profit), units(grant + reader_profit), True),
+    ]
+    # a visitor sees the same board, the reader (private by default) unnamed
+    rows = leaderboard_rows(client.get(reverse("market_leaderboard")).content.decode())
+    assert [(rank, trader, you) for rank, trader, _, _, you in rows] == [
+        ("1", "Bob B.", False),
+        ("2", "Private trader", False),
+    ]
+
+
+def test_the_market_leaderboard_says_when_there_are_no_traders(client):
+    page = client.get(reverse("market_leaderboard")).content.decode()
+    assert leaderboard_rows(page) == [] and "No traders yet." in page
 
 
 def test_a_new_readers_page_views_write_no_money(reader_client, reader, market):

@@ -26,7 +26,22 @@ SCORE_DOCS = {
     "baseline": "Baseline score: 100 (log2 p(outcome) + 1) for a yes/no question, 100 (ln p(outcome) + ln k) / ln k "
     "with k options; 0 for the uniform forecast, 100 for certainty on the outcome.",
     "peer": "Peer score: 100 (ln p_i(outcome) - mean over the other forecasters j of ln p_j(outcome)); the "
-    "forecasters' peer scores on a question sum to 0.",
+    "forecasters' peer scores on a question sum to 0. Numeric and date questions use the density at the outcome "
+    "instead of p(outcome) (Metaculus's continuous peer score).",
+    "crps": "Numeric and date questions: the continuous ranked probability score in units of the range, the "
+    "integral over the range of (F(u) - 1[u >= outcome])^2 (trapezoid rule on the 201 points; an outcome past an "
+    "end counts at that end). Lower is better; 0 is a point forecast on the outcome.",
+}
+CONTINUOUS_METHOD_DOCS = {
+    "recency_weighted_mean": "Numeric and date questions: the community distribution, the mean of the forecasters' "
+    "latest CDFs weighted by recency (Metaculus's weights exp(sqrt(i) - sqrt(n)), oldest first).",
+    "linear_pool": "Numeric and date questions: the plain mean of the latest CDFs.",
+    "quantile_average": "Numeric and date questions: the average of the latest forecasts' quantile functions "
+    "(each quantile the mean of the forecasters' values at that probability).",
+    "learnt_pool": "Numeric and date questions, the headline community distribution: the mean of the latest "
+    "CDFs weighted by each forecaster's shrunk relative CRPS on resolved questions (weight exp(-2 r)), then "
+    "extremized in log-odds at every point by a factor fitted on resolved questions (parameters.factor); the plain "
+    "linear pool until questions resolve.",
 }
 SCORE_METHOD_DOCS = {
     "spot": "The forecast standing at resolution (or at the close, if the question closed earlier).",
@@ -40,7 +55,7 @@ def method_descriptions() -> dict[str, str]:
     """Every aggregation method an export may contain, with its description."""
     methods = {name: aggregator.description for name, aggregator in aggregation.AGGREGATORS.items()}
     methods.setdefault(BAYES_METHOD, BAYES_DESCRIPTION)
-    return methods
+    return methods | CONTINUOUS_METHOD_DOCS
 
 
 def _cell(text: str) -> str:

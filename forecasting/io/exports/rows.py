@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.db.models import Prefetch
 
-from forecasting.models import AggregateSnapshot, Prediction, Question, Resolution, Score
+from forecasting.models import CONTINUOUS_TYPES, AggregateSnapshot, Prediction, Question, Resolution, Score
 
 from .schema import DB_CHUNK_ROWS, RowScope
 
@@ -27,7 +27,7 @@ def questions_rows(scope: RowScope) -> Iterator[tuple]:
     )
     questions = scope.questions.order_by("pk").select_related("article").prefetch_related("options", active)
     for q in questions.iterator(chunk_size=500):
-        outcomes = ["No", "Yes"] if q.is_binary else [o.label for o in q.options.all()]
+        outcomes = ["No", "Yes"] if q.is_binary else [] if q.is_continuous else [o.label for o in q.options.all()]
         resolution = q.active_resolutions[0] if q.active_resolutions else None
         index = resolution.outcome_index() if resolution else None
         yield (
@@ -47,11 +47,18 @@ def questions_rows(scope: RowScope) -> Iterator[tuple]:
             resolution.resolved_at if resolution else None,
             q.resolution_criteria,
             q.external_id,
+            q.range_min,
+            q.range_max,
+            q.open_lower_bound if q.is_continuous else None,
+            q.open_upper_bound if q.is_continuous else None,
+            q.zero_point,
+            q.unit or None,
+            resolution.value if resolution else None,
         )
 
 
 def forecasts_rows(scope: RowScope) -> Iterator[tuple]:
-    fields = ["pk", "question_id", "forecaster_id", "made_at", "probability", "option_probabilities"]
+    fields = ["pk", "question_id", "forecaster_id", "made_at", "probability", "option_probabilities", "cdf"]
     if scope.identities:
         fields.append("forecaster__username")
     rows = (
@@ -62,12 +69,12 @@ def forecasts_rows(scope: RowScope) -> Iterator[tuple]:
     )
     key = scope.forecaster_key
     for row in rows.iterator(chunk_size=DB_CHUNK_ROWS):
-        pk, question_id, forecaster_id, made_at, p, options = row[:6]
-        vector = [ONE - p, p] if p is not None else [Decimal(x) for x in options]
+        pk, question_id, forecaster_id, made_at, p, options, cdf = row[:7]
+        vector = [ONE - p, p] if p is not None else [Decimal(x) for x in options] if options is not None else None
         if scope.identities:
-            yield pk, question_id, key(forecaster_id), row[6], made_at, p, vector
+            yield pk, question_id, key(forecaster_id), row[7], made_at, p, vector, cdf
         else:
-            yield pk, question_id, key(forecaster_id), made_at, p, vector
+            yield pk, question_id, key(forecaster_id), made_at, p, vector, cdf
 
 
 def aggregates_rows(scope: RowScope) -> Iterator[tuple]:
@@ -94,7 +101,9 @@ def aggregates_rows(scope: RowScope) -> Iterator[tuple]:
         chunk_size=DB_CHUNK_ROWS
     ):
         yes = probabilities[-1] if qtype == binary and probabilities else None
-        yield pk, qid, method, at, n, yes, probabilities, low, high, run, prediction, parameters
+        continuous = qtype in CONTINUOUS_TYPES
+        vector, cdf = (None, probabilities) if continuous else (probabilities, None)
+        yield pk, qid, method, at, n, yes, vector, low, high, run, prediction, parameters, cdf
 
 
 def scores_rows(scope: RowScope) -> Iterator[tuple]:

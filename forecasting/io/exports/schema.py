@@ -102,6 +102,13 @@ TYPES: dict[str, ColumnType] = {
         lambda values: json.dumps(values, separators=(",", ":")),
         "probability vector as stored; CSV: JSON array, e.g. [0.35,0.65]; Parquet: list<double>",
     ),
+    "boolean": ColumnType(pa.bool_(), lambda value: "true" if value else "false", "true or false"),
+    "cdf": ColumnType(
+        pa.list_(pa.float64()),
+        lambda values: json.dumps(values, separators=(",", ":")),
+        "a numeric or date forecast's cumulative distribution, 201 numbers: value k is P(X <= the point k/200 "
+        "along the question's scaled range); CSV: JSON array; Parquet: list<double>",
+    ),
     "text_list": ColumnType(
         pa.list_(pa.string()),
         lambda values: json.dumps(values, ensure_ascii=False, separators=(",", ":")),

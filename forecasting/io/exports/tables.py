@@ -44,20 +44,22 @@ QUESTIONS = register_table(
             Column("article_slug", "text", "The article's slug (its address on the site: /articles/<slug>/)."),
             Column("article_title", "text", "The article's headline."),
             Column("title", "text", "The question as readers see it."),
-            Column("question_type", "text", "binary (yes/no) or multiple_choice."),
+            Column("question_type", "text", "binary (yes/no), multiple_choice, numeric or date."),
             Column("status", "text", "open, closed, resolved or annulled, when the export was made."),
             Column(
                 "outcomes",
                 "text_list",
                 'The outcomes, in the order every probability vector in this export follows: ["No","Yes"] '
-                "for a yes/no question, the option labels in display order for a multiple-choice question.",
+                "for a yes/no question, the option labels in display order for a multiple-choice question; empty "
+                "for numeric and date questions, whose forecasts are distributions (forecasts.cdf).",
             ),
             Column("opens_at", "timestamp", "When the question opens for forecasts."),
             Column("closes_at", "timestamp", "When it closes: no forecast is accepted from then on."),
             Column(
                 "resolution",
                 "text",
-                "The active resolution: yes, no, option (multiple choice) or annulled; empty while "
+                "The active resolution: yes, no, option (multiple choice), value, below or above (numeric and "
+                "date: the outcome, or past an open end of the range) or annulled; empty while "
                 "unresolved. Retracted (un-resolved) resolutions are not exported.",
             ),
             Column(
@@ -69,6 +71,25 @@ QUESTIONS = register_table(
             Column("resolved_at", "timestamp", "When the active resolution (or annulment) was made."),
             Column("resolution_criteria", "text", "How the question resolves, as published."),
             Column("external_id", "text", "Identifier in the source an imported question came from; often empty."),
+            Column(
+                "range_min",
+                "float",
+                "Numeric and date questions: the low end of the range (dates: seconds since 1970-01-01 UTC).",
+            ),
+            Column("range_max", "float", "Numeric and date questions: the high end of the range."),
+            Column("open_lower_bound", "boolean", "Numeric and date: whether the outcome may fall below the range."),
+            Column("open_upper_bound", "boolean", "Numeric and date: whether the outcome may fall above the range."),
+            Column(
+                "zero_point",
+                "float",
+                "A log-scaled numeric question's zero point (Metaculus's convention); empty for a linear scale.",
+            ),
+            Column("unit", "text", "Numeric questions: the unit of the values."),
+            Column(
+                "resolution_value",
+                "float",
+                "Numeric and date questions resolved inside the range: the outcome (dates: seconds since 1970).",
+            ),
         ),
         rows=questions_rows,
     )
@@ -98,7 +119,15 @@ FORECASTS = register_table(
                 "probabilities",
                 "probability_list",
                 "One probability per outcome, in the order of questions.outcomes: [1 - P(YES), P(YES)] for a "
-                "yes/no question, the stored option probabilities (summing to exactly 1) for multiple choice.",
+                "yes/no question, the stored option probabilities (summing to exactly 1) for multiple choice; "
+                "empty for numeric and date questions.",
+            ),
+            Column(
+                "cdf",
+                "cdf",
+                "Numeric and date questions: the forecast's cumulative distribution as stored (Metaculus's "
+                "format: value k is P(X <= range_min + k/200 of the range on its scale); the first value is the "
+                "mass below the range, one minus the last the mass above it); empty otherwise.",
             ),
         ),
         rows=forecasts_rows,
@@ -127,7 +156,7 @@ AGGREGATES = register_table(
                 "probabilities",
                 "float_list",
                 "The aggregate, one probability per outcome in the order of questions.outcomes, as stored "
-                "(rounded to 6 decimals when computed).",
+                "(rounded to 6 decimals when computed); empty for numeric and date questions (see cdf).",
             ),
             Column("low", "float", "Lower end of the 90% interval of P(YES) (bayes only; empty otherwise)."),
             Column("high", "float", "Upper end of the 90% interval of P(YES) (bayes only; empty otherwise)."),
@@ -148,6 +177,12 @@ AGGREGATES = register_table(
                 "json",
                 'Learnt parameters used, e.g. {"factor":1.7} for extremized_logodds; the run and fit method for bayes.',
             ),
+            Column(
+                "cdf",
+                "cdf",
+                "Numeric and date questions: the aggregate distribution (201 values, as forecasts.cdf); "
+                "empty otherwise.",
+            ),
         ),
         rows=aggregates_rows,
         append_only=AggregateSnapshot,
@@ -164,7 +199,12 @@ SCORES = register_table(
             Column("question_id", "integer", "The question (questions.question_id)."),
             Column("forecaster", "text", FORECASTER_DOC),
             Column("forecaster_username", "text", USERNAME_DOC, identity=True),
-            Column("kind", "text", "brier, log, baseline or peer (see Scores below)."),
+            Column(
+                "kind",
+                "text",
+                "brier, log, baseline or peer (see Scores below); numeric and date questions: log (of the density "
+                "at the outcome), baseline, peer and crps (no Brier).",
+            ),
             Column(
                 "method",
                 "text",

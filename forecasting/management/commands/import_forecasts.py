@@ -1,4 +1,5 @@
-"""Import resolved yes/no forecasts from a flat CSV file; the format is in ``forecasting.io.imports``."""
+"""Import resolved yes/no, numeric or date forecasts from a flat CSV file; the formats are in
+``forecasting.io.imports``."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from forecasting.io.imports import ImportFileError, forecasts_import
 
 class Command(BaseCommand):
     help = (
-        "Import resolved yes/no forecasts from a CSV file (optionally gzipped) with the columns "
-        "question_id, forecaster_id, made_at, probability, outcome, resolved_at. Each forecaster becomes its own "
-        "user <forecaster_id>@<article slug>, never an existing site account. Idempotent; one transaction."
+        "Import resolved forecasts from a CSV file (optionally gzipped). Yes/no questions: the columns "
+        "question_id, forecaster_id, made_at, probability, outcome, resolved_at. Numeric and date questions "
+        "(a cdf column): question_id, forecaster_id, made_at, cdf, range_min, range_max, open_lower_bound, "
+        "open_upper_bound, outcome, resolved_at[, zero_point, question_type, closes_at]. Each forecaster becomes "
+        "its own user <forecaster_id>@<article slug>, never an existing site account. Idempotent; one transaction."
     )
 
     def add_arguments(self, parser) -> None:

@@ -220,7 +220,9 @@ def test_small_nuts_fit_reports_diagnostics():
     for key in ("max_rhat", "min_ess", "divergences"):
         assert key in result.diagnostics
     assert math.isfinite(result.diagnostics["max_rhat"]) and result.diagnostics["min_ess"] > 0
-    assert result.diagnostics["divergences"] >= 0
+    # a count of the 2 chains' 30 kept transitions each
+    divergences = result.diagnostics["divergences"]
+    assert isinstance(divergences, int) and 0 <= divergences <= 2 * 30
     assert set(result.forecasters) <= set(FORECASTERS)
     mean, low, high = result.aggregate(["sharp", "nobody"], [0.8, 0.6], [5 * DAY, 2 * DAY])
     assert 0 < low <= mean <= high < 1
@@ -246,8 +248,16 @@ def test_evaluation_runs_bayes_through_its_hook():
     )
     assert evaluation.resolve_methods(["median", "bayes"]) == ["median", "bayes"]
     assert evaluation.resolve_methods(None)[-1] == "bayes"  # every method by default
-    result = evaluation.evaluate(frame, methods=["bayes", "logodds_mean"], refit_every_days=15, time_averaged=True)
+    result = evaluation.evaluate(
+        frame, methods=["bayes", "logodds_mean"], refit_every_days=15, time_averaged=True, keep_predictions=True
+    )
     scores = result["methods"]["bayes"]
     assert result["questions"] == 40
-    assert 0 <= scores["brier"] <= 1 and 0 <= scores["brier_time_averaged"] <= 1
-    assert scores["log"] < 0
+    # the scores are those of the final P(YES) of each question (evaluation's documented formulas, written out)
+    p_yes = np.array([row["p_yes"]["bayes"] for row in result["predictions"]])
+    outcome = np.array([row["outcome"] for row in result["predictions"]], dtype=float)
+    assert scores["brier"] == pytest.approx(np.mean((p_yes - outcome) ** 2), rel=1e-12)
+    p_outcome = np.clip(np.where(outcome == 1, p_yes, 1 - p_yes), 0.001, 0.999)
+    assert scores["log"] == pytest.approx(np.mean(np.log(p_outcome)), rel=1e-12)
+    assert len(set(p_yes.round(6))) > 20  # an aggregate per question, not one constant
+    assert 0 <= scores["brier_time_averaged"] <= 1 and scores["log_time_averaged"] <= 0

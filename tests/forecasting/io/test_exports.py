@@ -24,6 +24,7 @@ from forecasting.io import exports
 from forecasting.io.exports import csv_zip
 from forecasting.models import AggregateSnapshot, Prediction, Question, Resolution, Score
 from market.models import PricePoint
+from tests.factories import UserFactory, numeric_question
 from tests.forecasting.io.export_helpers import (
     TABLES,
     client_for,
@@ -385,3 +386,38 @@ def test_resolution_is_the_active_one(world, analyst, editor, django_capture_on_
     row = tables["questions"].iloc[0]
     assert (row["status"], row["resolution"], row["resolution_index"]) == ("closed", "", "")
     assert len(tables["scores"]) == 0
+
+
+# --- numeric and date questions -----------------------------------------------------------------------
+
+
+def test_numeric_forecasts_and_aggregates_carry_their_cdfs_in_both_formats(analyst, editor):
+    question = numeric_question(0, 500, open_upper=True, unit="violations", title="How many violations?")
+    made = [
+        services.prediction_create(
+            question=question, forecaster=UserFactory(), components=[{"median": m, "low": m - 40, "high": m + 60}]
+        )
+        for m in (120, 200)
+    ]
+    services.question_resolve(question=question, actor=editor, outcome="value", value=172.0, source="OSCE")
+    client = client_for(analyst)
+    csv, _ = csv_tables(fetch(client, reverse("download_all")))
+    questions = csv["questions"].set_index("question_id")
+    row = questions.loc[str(question.pk)]
+    assert (float(row["range_min"]), float(row["range_max"]), row["unit"]) == (0.0, 500.0, "violations")
+    assert (row["resolution"], float(row["resolution_value"])) == ("value", 172.0)
+    forecasts = csv["forecasts"].set_index("prediction_id")
+    for prediction in made:
+        exported = json.loads(forecasts.loc[str(prediction.pk), "cdf"])  # CSV: a JSON array
+        assert len(exported) == 201 and exported == prediction.cdf
+        assert forecasts.loc[str(prediction.pk), "probabilities"] == ""
+    parquet = pd.read_parquet(
+        io.BytesIO(fetch(client, reverse("download_all"), format="parquet", table="forecasts").body)
+    ).set_index("prediction_id")
+    for prediction in made:
+        assert list(parquet.loc[prediction.pk, "cdf"]) == prediction.cdf  # Parquet: list<double>
+    aggregates = pd.read_parquet(
+        io.BytesIO(fetch(client, reverse("download_all"), format="parquet", table="aggregates").body)
+    )
+    headline = aggregates[aggregates["method"] == "learnt_pool"].iloc[-1]
+    assert list(headline["cdf"]) == services.community_forecast(question=question).probabilities
