@@ -213,41 +213,9 @@ def time_averaged_scores(
             result[name] = np.where(coverage > 0, weighted / np.where(coverage > 0, own_period, 1), np.nan)
     result["baseline"] = np.bincount(who, weights=spot["baseline"] * durations, minlength=n) / total
 
-    # Peer: on each interval between consecutive forecast times, with c forecasters standing
-    # and S the sum of their log scores, forecaster i earns 100 * (l_i - (S - l_i) / (c - 1))
-    # = 100 * (l_i * c / (c - 1) - S / (c - 1)) per unit time (0 when c < 2).
     logs = np.log(np.clip(p[np.arange(len(p)), outcome_index] if p.shape[1] > 1 else p[:, 0], LOG_SCORE_FLOOR, 1.0))
     times = np.append(when, ended_at)
-    interval = np.diff(times)  # interval j runs from forecast j's time to the next forecast's
-    standing = np.full(n, np.nan)
-    count, log_sum = 0, 0.0
-    counts = np.empty(len(who))
-    sums = np.empty(len(who))
-    for j in range(len(who)):
-        f = who[j]
-        if np.isnan(standing[f]):
-            count += 1
-        else:
-            log_sum -= standing[f]
-        standing[f] = logs[j]
-        log_sum += logs[j]
-        counts[j], sums[j] = count, log_sum
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a = np.where(counts > 1, interval * counts / (counts - 1), 0.0)
-        b = np.where(counts > 1, interval * sums / (counts - 1), 0.0)
-    prefix_a = np.concatenate([[0.0], np.cumsum(a)])
-    prefix_b = np.concatenate([[0.0], np.cumsum(b)])
-    # Forecast i stands over intervals [i, end_index_i), where end_index_i is the position of
-    # the same forecaster's next forecast (or the end of the timeline).
-    end_index = np.full(len(who), len(who))
-    seen: dict[int, int] = {}
-    for i in range(len(who) - 1, -1, -1):
-        if who[i] in seen:
-            end_index[i] = seen[who[i]]
-        seen[who[i]] = i
-    start_index = np.arange(len(who))
-    contribution = logs * (prefix_a[end_index] - prefix_a[start_index]) - (prefix_b[end_index] - prefix_b[start_index])
-    result["peer"] = 100.0 * np.bincount(who, weights=contribution, minlength=n) / total
+    result["peer"] = 100.0 * peer_log_integral(who, logs, times, next_forecast_index(who), n) / total
     return result
 
 
@@ -290,3 +258,50 @@ def expected_calibration_error(probabilities: ArrayLike, outcomes: ArrayLike, *,
         sum(row["count"] * abs(row["mean_forecast"] - row["observed_frequency"]) for row in table if row["count"])
         / total
     )
+
+
+def next_forecast_index(who: np.ndarray) -> np.ndarray:
+    """For forecasts in time order, the position of the same forecaster's next forecast (``len(who)``
+    for their last): forecast i stands over the intervals [i, next_i) of the timeline."""
+    end_index = np.full(len(who), len(who))
+    seen: dict[int, int] = {}
+    for i in range(len(who) - 1, -1, -1):
+        if who[i] in seen:
+            end_index[i] = seen[who[i]]
+        seen[who[i]] = i
+    return end_index
+
+
+def peer_log_integral(
+    who: np.ndarray, logs: np.ndarray, times: np.ndarray, end_index: np.ndarray, n: int
+) -> np.ndarray:
+    """Each forecaster's log score minus the mean of the others' standing ones, integrated over time.
+
+    Forecasts are in time order (``who[j]`` made forecast j with log score ``logs[j]``); ``times`` has one
+    more entry than forecasts, the end of the timeline. On each interval between consecutive forecasts,
+    with c forecasters standing and S the sum of their log scores, forecaster i earns
+    ``l_i - (S - l_i) / (c - 1) = (l_i c - S) / (c - 1)`` per unit time (0 when c < 2); prefix sums over
+    the intervals give each forecast's total in O(1), so the whole is O(m log m) for m forecasts.
+    """
+    m = len(who)
+    standing = np.full(n, np.nan)
+    count, log_sum = 0, 0.0
+    counts, sums = np.empty(m), np.empty(m)
+    for j in range(m):
+        f = who[j]
+        if np.isnan(standing[f]):
+            count += 1
+        else:
+            log_sum -= standing[f]
+        standing[f] = logs[j]
+        log_sum += logs[j]
+        counts[j], sums[j] = count, log_sum
+    interval = np.diff(times)  # interval j runs from forecast j's time to the next forecast's
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = np.where(counts > 1, interval * counts / (counts - 1), 0.0)
+        b = np.where(counts > 1, interval * sums / (counts - 1), 0.0)
+    prefix_a = np.concatenate([[0.0], np.cumsum(a)])
+    prefix_b = np.concatenate([[0.0], np.cumsum(b)])
+    start = np.arange(m)
+    contribution = logs * (prefix_a[end_index] - prefix_a[start]) - (prefix_b[end_index] - prefix_b[start])
+    return np.bincount(who, weights=contribution, minlength=n)

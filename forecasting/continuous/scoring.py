@@ -30,6 +30,8 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
+from forecasting.scoring import next_forecast_index, peer_log_integral
+
 from .grid import BUCKETS, CDF_POINTS, Scale, outcome_bucket, pmf
 from .grid import as_cdf_matrix as _as_cdfs
 
@@ -124,45 +126,7 @@ def uniform_scores(scale: Scale, position: float) -> dict[str, float]:
 def _timeline(who: np.ndarray, when: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Forecasts by time (ties in input order) and, for each, the position of the same forecaster's next one."""
     order = np.lexsort((np.arange(len(who)), when))
-    who = who[order]
-    end_index = np.full(len(who), len(who))
-    seen: dict[int, int] = {}
-    for i in range(len(who) - 1, -1, -1):
-        if who[i] in seen:
-            end_index[i] = seen[who[i]]
-        seen[who[i]] = i
-    return order, end_index
-
-
-def _peer_over_time(who: np.ndarray, logs: np.ndarray, times: np.ndarray, end_index: np.ndarray, n: int):
-    """Each forecaster's peer score integrated over time (not yet divided by the period).
-
-    On each interval between consecutive forecasts, with c forecasters standing and S the sum of their
-    log scores, forecaster i earns ``50 * (l_i - (S - l_i) / (c - 1)) = 50 * (l_i c - S) / (c - 1)`` per
-    unit time (0 when c < 2); prefix sums over the intervals give each forecast's total in O(1).
-    """
-    m = len(who)
-    standing = np.full(n, np.nan)
-    count, log_sum = 0, 0.0
-    counts, sums = np.empty(m), np.empty(m)
-    for j in range(m):
-        f = who[j]
-        if np.isnan(standing[f]):
-            count += 1
-        else:
-            log_sum -= standing[f]
-        standing[f] = logs[j]
-        log_sum += logs[j]
-        counts[j], sums[j] = count, log_sum
-    interval = np.diff(times)
-    pairs = counts > 1
-    a = np.divide(interval * counts, counts - 1, out=np.zeros(m), where=pairs)
-    b = np.divide(interval * sums, counts - 1, out=np.zeros(m), where=pairs)
-    prefix_a = np.concatenate([[0.0], np.cumsum(a)])
-    prefix_b = np.concatenate([[0.0], np.cumsum(b)])
-    start = np.arange(m)
-    contribution = logs * (prefix_a[end_index] - prefix_a[start]) - (prefix_b[end_index] - prefix_b[start])
-    return 100.0 / CONTINUOUS_DIVISOR * np.bincount(who, weights=contribution, minlength=n)
+    return order, next_forecast_index(who[order])
 
 
 def time_averaged_scores(
@@ -227,5 +191,6 @@ def time_averaged_scores(
         weighted += uniform[name] * (float(closes_at) - ended_at)
         result[name] = np.divide(weighted, own_period, out=np.full(n, np.nan), where=coverage > 0)
     result["baseline"] = np.bincount(who, weights=spot["baseline"] * durations, minlength=n) / total
-    result["peer"] = _peer_over_time(who, spot["log"], times, end_index, n) / total
+    # Metaculus's continuous peer score: the binary one's log differences halved
+    result["peer"] = 100.0 / CONTINUOUS_DIVISOR * peer_log_integral(who, spot["log"], times, end_index, n) / total
     return result
