@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test install check-python lint format lock clean audit mutation
+.PHONY: demo test install check-python lint format lock clean audit mutation bench
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null || { \
@@ -57,6 +57,13 @@ audit: install
 # MODULES="forecasting/scoring.py market/lmsr.py" runs only those cores.
 mutation: install
 	nice -n 10 $(BIN)/python bin/mutation.py $(MODULES)
+
+# Every benchmark, each figure beside a baseline measured in the same run (bench/run.py): writes
+# var/bench/results.json and results.md. Needs PostgreSQL and Redis on loopback (`sudo bash
+# bin/services` starts them; as root the runner does it). QUICK=1: smaller sizes, the same rows.
+# ONLY=market,export runs only those steps.
+bench: install
+	$(BIN)/python bench/run.py $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
 
 # Re-resolve the pinned versions from pyproject.toml in a throw-away environment.
 lock: check-python

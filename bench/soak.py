@@ -22,6 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import rows  # noqa: E402
 
 
 def main() -> int:
@@ -33,7 +36,10 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=40)
     parser.add_argument("--baseline-operations", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
+    rows.add_arguments(parser)
     args = parser.parse_args()
+    if args.quick:  # make bench QUICK=1
+        args.operations, args.baseline_operations = min(args.operations, 2_000), min(args.baseline_operations, 300)
 
     tmp = tempfile.mkdtemp(prefix="bench-soak-")
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/soak.sqlite3")
@@ -66,6 +72,7 @@ def main() -> int:
     editor.groups.add(Group.objects.get(name=EDITORS))
 
     # Baseline: the same mix, one thread, its own questions and readers.
+    rows.progress(f"soak: baseline, {args.baseline_operations} operations in one thread")
     base_room = soak.newsroom(
         readers=args.readers // 4 or 1, questions=args.questions // 4 or 1, editor=editor, user_factory=person
     )
@@ -83,6 +90,7 @@ def main() -> int:
         report = soak.run(room, operations=share, threads=args.threads, seed=args.seed * 100 + index)
         results.put((dict(report.done), dict(report.refused), dict(report.reasons), report.errors))
 
+    rows.progress(f"soak: {args.operations} operations in {args.processes} processes x {args.threads} threads")
     started = time.perf_counter()
     processes = [context.Process(target=child, args=(i,)) for i in range(args.processes)]
     for process in processes:
@@ -113,6 +121,35 @@ def main() -> int:
     for violation in found[:20]:
         print(f"  {violation}")
     print(f"throughput: {rate:.0f} operations/s concurrent, beside {base_rate:.0f}/s single-threaded (baseline)")
+    label = f"soak: {args.operations:,} mixed operations, {args.processes}x{args.threads} threads"
+    rows.write_rows(
+        args.rows,
+        [
+            rows.row(
+                f"{label}, operations/s",
+                rate,
+                "/s",
+                baseline="the same mix in one thread",
+                baseline_value=base_rate,
+            ),
+            rows.row(
+                f"{label}, failed operations",
+                len(total.errors),
+                "",
+                baseline="",
+                baseline_value=None,
+                goal=rows.at_most(0, ""),
+            ),
+            rows.row(
+                f"{label}, invariant violations",
+                len(found),
+                "",
+                baseline="",
+                baseline_value=None,
+                goal=rows.at_most(0, ""),
+            ),
+        ],
+    )
     return 0 if not total.errors and not found else 1
 
 

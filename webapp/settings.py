@@ -302,6 +302,13 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # The queue tasks are published to (and a worker started without -Q consumes). The fault tests give
 # their workers a queue of their own, so that tasks a worker queues (a refit's updates) stay on it.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# Heavy work (model refits: seconds to minutes of CPU) can go to a queue of its own, so a refit never
+# sits in front of the per-forecast and per-resolution tasks readers wait on (docs/scaling.md). Set
+# CELERY_HEAVY_QUEUE=heavy and run `celery worker -Q heavy` beside the default workers; unset (the
+# demo, one worker), it is the default queue.
+CELERY_HEAVY_QUEUE = os.environ.get("CELERY_HEAVY_QUEUE", CELERY_TASK_DEFAULT_QUEUE)
+CELERY_HEAVY_TASKS = ("forecasting.tasks.refit_bayes", "forecasting.tasks.refit_aggregators")
+CELERY_TASK_ROUTES = {name: {"queue": CELERY_HEAVY_QUEUE} for name in CELERY_HEAVY_TASKS}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A new prefork process compiles the Bayesian model (10-40 s) before it reports in (forecasting/tasks.py:
 # warm_up_bayes); Celery's default wait of 4 s may kill it ("Timed out waiting for UP message").
