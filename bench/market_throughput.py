@@ -1,9 +1,12 @@
 """Trades per second and latency with 32 concurrent clients, beside a bare insert of the same rows.
 
-Target (issue 5): >= 200 trades/s on this 2-core machine, zero invariant violations after.
+Goal (issue 23, hot paths): trades/s >= 0.5x the bare single-row inserts/s of the same clients
+(PostgreSQL), and zero invariant violations after the run: no negative balance, every balance equal
+to its ledger, money conserved, positions adding up to the market's shares, and every trade priced
+on the state the one before it left (a serial replay of each market's trades).
 
-    DATABASE_URL=postgres://... .venv/bin/python bench/market_throughput.py \
-        [--clients 32] [--processes 2] [--trades 3000] [--markets 8]
+    DATABASE_URL=postgres://... .venv/bin/python bench/market_throughput.py [--quick] [--rows PATH] \
+        [--clients 32] [--processes 2] [--trades 3000 (quick: 1000)] [--markets 8]
 
 The 32 clients are threads spread over a few processes (as web requests are spread over
 gunicorn workers), each with its own database connection, calling the trading service (the
@@ -28,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import rows  # noqa: E402
 
 
 def run_in_processes(n_processes: int, n_clients: int, jobs: list, do_one) -> tuple[float, list[float], int]:
@@ -96,10 +101,48 @@ def run_clients(n_clients: int, jobs: queue.Queue, do_one) -> tuple[float, list[
     return time.perf_counter() - started, latencies, failures[0]
 
 
+def invariant_violations(total_before: int, market_ids: list[int]) -> dict[str, int]:
+    """What must hold after the run, counted: each non-zero count is a bug (the replay: this run's markets)."""
+    from django.db.models import Sum
+
+    from market import lmsr
+    from market.models import Account, LedgerEntry, Market, Position, Trade
+
+    ledger = dict(LedgerEntry.objects.values("account").annotate(s=Sum("amount")).values_list("account", "s"))
+    accounts = list(Account.objects.values_list("id", "kind", "balance"))
+    total_after = sum(balance for _, kind, balance in accounts if kind != Account.Kind.MINT)
+    held: dict[tuple[int, int], int] = {}
+    for market_id, outcome, shares in Position.objects.values_list("market", "outcome", "shares"):
+        held[market_id, outcome] = held.get((market_id, outcome), 0) + shares
+    mispriced = unmatched = 0
+    for market in Market.objects.filter(pk__in=market_ids):
+        q = [0] * len(market.shares)
+        for outcome, shares, cost in (
+            Trade.objects.filter(market=market).order_by("id").values_list("outcome", "shares", "cost")
+        ):
+            if shares > 0:
+                expected = lmsr.quote_buy_shares(q, market.liquidity, outcome, shares).cost
+            else:
+                expected = lmsr.quote_sell_shares(q, market.liquidity, outcome, -shares).cost
+            mispriced += cost != expected
+            q[outcome] += shares
+        unmatched += q != market.shares or any(held.get((market.pk, i), 0) != x for i, x in enumerate(q))
+    return {
+        "negative balances": sum(
+            1 for _, kind, b in accounts if kind not in (Account.Kind.MINT, Account.Kind.DEBT) and b < 0
+        ),
+        "balances != ledger": sum(1 for pk, _, balance in accounts if balance != (ledger.get(pk) or 0)),
+        "money not conserved": int(total_after != total_before),
+        "trades not priced on the last state": mispriced,
+        "markets whose shares != trades or positions": unmatched,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rows.add_arguments(parser)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--trades", type=int, default=3000)
+    parser.add_argument("--trades", type=int, help="default 3,000 (quick: 1,000)")
     parser.add_argument("--markets", type=int, default=8)
     parser.add_argument(
         "--processes",
@@ -108,6 +151,7 @@ def main() -> None:
         help="client processes, one per core like web workers (1: all threads in one)",
     )
     args = parser.parse_args()
+    n_trades = args.trades or (1_000 if args.quick else 3_000)
 
     tmp = tempfile.mkdtemp(prefix="bench-market-")
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
@@ -130,9 +174,10 @@ def main() -> None:
 
     from forecasting.models import Article, Question
     from market import services
-    from market.models import MICRO, Account, LedgerEntry, Position
+    from market.models import MICRO, Account, Position
 
     call_command("migrate", verbosity=0)
+    rows.progress(f"{connection.vendor}: {args.markets} markets, {args.clients * 4} readers")
     now = timezone.now()
     tag = uuid.uuid4().hex[:8]
     article = Article.objects.create(slug=f"bench-market-{tag}", title="Bench", published_at=now, body="-")
@@ -155,17 +200,16 @@ def main() -> None:
     rng = random.Random(7)
     jobs = [
         (rng.choice(users), rng.choice(markets), rng.randrange(2), rng.randint(1, 20) * MICRO, rng.random())
-        for _ in range(args.trades)
+        for _ in range(n_trades)
     ]
+    held_sql = f"SELECT shares FROM {Position._meta.db_table} WHERE user_id = %s AND market_id = %s AND outcome = %s"
 
     def trade(job):
         user, market, outcome, amount, coin = job
-        if coin < 0.25:
-            held = (
-                Position.objects.filter(user=user, market=market, outcome=outcome)
-                .values_list("shares", flat=True)
-                .first()
-            )
+        if coin < 0.25:  # a quarter of the clients sell half of what they hold, if they hold any
+            with connection.cursor() as cursor:
+                cursor.execute(held_sql, [user.pk, market.pk, outcome])
+                held = (cursor.fetchone() or [0])[0]
             if held:
                 try:
                     services.trade_execute(
@@ -183,6 +227,7 @@ def main() -> None:
             user=user, market_id=market.pk, outcome=outcome, side="buy", amount=amount, idempotency_key=uuid.uuid4().hex
         )
 
+    rows.progress(f"{n_trades:,} trades from {args.clients} clients in {args.processes} processes")
     elapsed, latencies, failures = run_in_processes(args.processes, args.clients, jobs, trade)
 
     with connection.cursor() as cursor:
@@ -190,7 +235,7 @@ def main() -> None:
         cursor.execute(
             "CREATE TABLE bench_bare_insert (user_id bigint, market_id bigint, outcome int, shares bigint, cost bigint)"
         )
-    bare_jobs = [(i, i % args.markets, i % 2, 1000 + i, 500 + i) for i in range(args.trades)]
+    bare_jobs = [(i, i % args.markets, i % 2, 1000 + i, 500 + i) for i in range(n_trades)]
 
     def bare(job):
         from django.db import transaction
@@ -198,33 +243,63 @@ def main() -> None:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("INSERT INTO bench_bare_insert VALUES (%s, %s, %s, %s, %s)", job)
 
+    rows.progress(f"{n_trades:,} bare inserts from the same clients")
     bare_elapsed, bare_latencies, bare_failures = run_in_processes(args.processes, args.clients, bare_jobs, bare)
 
-    negative = Account.objects.exclude(kind__in=[Account.Kind.MINT, Account.Kind.DEBT]).filter(balance__lt=0).count()
-    mismatched = sum(
-        1
-        for account in Account.objects.all()
-        if account.balance != (LedgerEntry.objects.filter(account=account).aggregate(s=Sum("amount"))["s"] or 0)
-    )
-    conserved = Account.objects.exclude(kind=Account.Kind.MINT).aggregate(s=Sum("balance"))["s"] == total_before
+    rows.progress("checking the invariants")
+    violations = invariant_violations(total_before, [m.pk for m in markets])
     ms = np.array(latencies) * 1000
     bare_ms = np.array(bare_latencies) * 1000
-    print(
-        f"database: {connection.vendor}; {args.clients} clients in {args.processes} processes,"
-        f" {args.markets} markets, {args.trades} trades"
+    per_s, bare_per_s = n_trades / elapsed, n_trades / bare_elapsed
+    rows.progress(
+        f"{connection.vendor}: trades {per_s:,.0f}/s (p50 {np.percentile(ms, 50):.1f} ms,"
+        f" p95 {np.percentile(ms, 95):.1f} ms, {failures} failed); bare inserts {bare_per_s:,.0f}/s"
+        f" (p50 {np.percentile(bare_ms, 50):.1f} ms, p95 {np.percentile(bare_ms, 95):.1f} ms, {bare_failures} failed);"
+        f" invariants {violations}"
     )
-    for label, seconds, lat, failed in (
-        ("trades:", elapsed, ms, failures),
-        ("bare insert:", bare_elapsed, bare_ms, bare_failures),
-    ):
-        print(
-            f"{label:<13} {args.trades / seconds:8.1f} /s   p50 {np.percentile(lat, 50):6.1f} ms"
-            f"   p95 {np.percentile(lat, 95):6.1f} ms   failed {failed}"
-        )
-    print(f"trade cost relative to a bare insert: {bare_elapsed and elapsed / bare_elapsed:.1f}x")
-    print(f"invariants: negative balances {negative}, balances != ledger {mismatched}, money conserved {conserved}")
-    ok = args.trades / elapsed >= 200 and negative == 0 and mismatched == 0 and conserved and failures == 0
-    print("PASS" if ok else "FAIL")
+    label = f"{args.clients} clients"
+    rows.write_rows(
+        args.rows,
+        [
+            rows.row(
+                f"market: trades/s ({label})",
+                per_s,
+                "/s",
+                baseline="bare single-row inserts/s, same clients",
+                baseline_value=bare_per_s,
+                goal=rows.ratio_at_least(0.5),
+            ),
+            rows.row(
+                f"market: trade p50 latency ({label})",
+                float(np.percentile(ms, 50)),
+                "ms",
+                baseline="bare insert p50",
+                baseline_value=float(np.percentile(bare_ms, 50)),
+            ),
+            rows.row(
+                f"market: trade p95 latency ({label})",
+                float(np.percentile(ms, 95)),
+                "ms",
+                baseline="bare insert p95",
+                baseline_value=float(np.percentile(bare_ms, 95)),
+            ),
+            rows.row(
+                "market: trades refused or failed (e.g. a sale racing another)",
+                failures,
+                "",
+                baseline="bare inserts failed",
+                baseline_value=bare_failures,
+            ),
+            rows.row(
+                "market: invariant violations after the run",
+                sum(violations.values()),
+                "",
+                baseline="",
+                baseline_value=None,
+                goal=rows.at_most(0, ""),
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

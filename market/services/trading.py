@@ -1,14 +1,21 @@
 """Markets and trades: create a question's market, quote a trade, execute it.
 
-Locking: a trade locks the market row first, then the accounts it touches in id order
-(``select_for_update``), so concurrent trades on one market serialise and trades on different
-markets only meet on shared accounts, always in the same order (no deadlocks).
+Locking: a trade locks the market row first, then the reader's position, then the accounts it
+touches in id order (``FOR UPDATE``), so concurrent trades on one market serialise and trades on
+different markets only meet on shared accounts, always in the same order (no deadlocks).
+
+On PostgreSQL a trade is priced in Python (``lmsr``, the tested pure core) on the market state
+last seen, then applied by one statement, ``market_trade_apply`` (migration 0002), which takes
+those locks in that order and writes only if the market is still in that state: the market row
+is locked for one statement instead of a dozen round trips (issue 23). Everything else (SQLite,
+refusals, retries, first trades) runs the generic path below, a dozen plain statements.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -72,15 +79,15 @@ def market_prices(market: Market) -> list[float]:
 
 
 def _validate_trade_input(
-    market: Market, outcome: object, side: str, shares: object, amount: object
+    n_outcomes: int, outcome: object, side: str, shares: object, amount: object
 ) -> tuple[int, int | None, int | None]:
     errors = {}
     try:
         outcome = int(outcome)
     except (TypeError, ValueError):
         outcome = -1
-    if not 0 <= outcome < len(market.shares):
-        errors["outcome"] = f"Unknown outcome; this market has {len(market.shares)}."
+    if not 0 <= outcome < n_outcomes:
+        errors["outcome"] = f"Unknown outcome; this market has {n_outcomes}."
     if side not in ("buy", "sell"):
         errors["side"] = "Choose to buy or to sell."
     if (shares is None) == (amount is None):
@@ -99,17 +106,21 @@ def market_quote(
     *, market: Market, outcome: object, side: str, shares: int | None = None, amount: int | None = None
 ) -> lmsr.Quote:
     """A dry run of a trade at the current prices (nothing is written)."""
-    outcome, shares, amount = _validate_trade_input(market, outcome, side, shares, amount)
+    outcome, shares, amount = _validate_trade_input(len(market.shares), outcome, side, shares, amount)
     try:
-        if side == "sell":
-            return lmsr.quote_sell_shares(market.shares, market.liquidity, outcome, shares)
-        if amount is not None:
-            return lmsr.quote_buy_amount(market.shares, market.liquidity, outcome, amount)
-        return lmsr.quote_buy_shares(market.shares, market.liquidity, outcome, shares)
+        return _price(market.shares, market.liquidity, outcome, side, shares, amount)
     except lmsr.SlippageError:
         raise
     except ValueError as error:  # e.g. an amount too small to buy one micro-share
         raise ValidationError(str(error)) from None
+
+
+def _price(q: list[int], b: float, outcome: int, side: str, shares: int | None, amount: int | None) -> lmsr.Quote:
+    if side == "sell":
+        return lmsr.quote_sell_shares(q, b, outcome, shares)
+    if amount is not None:
+        return lmsr.quote_buy_amount(q, b, outcome, amount)
+    return lmsr.quote_buy_shares(q, b, outcome, shares)
 
 
 def _same_trade(trade: Trade, outcome: int, side: str, shares: int | None, amount: int | None) -> bool:
@@ -139,7 +150,6 @@ def _sql(template: str) -> str:
     )
 
 
-@transaction.atomic
 def trade_execute(
     *,
     user,
@@ -157,14 +167,133 @@ def trade_execute(
     """Buy (by shares or by amount) or sell shares, in one transaction.
 
     A retried request with the same ``idempotency_key`` returns the trade it made the first
-    time instead of trading again. This is the hot path of the market, so it speaks SQL
-    directly (a dozen short statements; the ORM's per-query overhead was most of a trade's
-    cost); the invariants stay in the database: CHECK constraints on balances and positions,
-    unique idempotency keys, and the row locks below. ``at`` (default now) is when the trade
-    happens: the demo's simulated crowd replays past trades, each inside the question's open window.
+    time instead of trading again. ``at`` (default now) is when the trade happens: the demo's
+    simulated crowd replays past trades, each inside the question's open window.
+
+    This is the hot path of the market. On PostgreSQL a trade is first tried as one statement
+    (``_trade_in_one_statement``); whatever that statement declines (every refusal, a retry, a
+    reader's first trade) runs the generic path (``_trade_locked``), which decides. Either way the
+    invariants stay in the database: CHECK constraints on balances and positions, unique
+    idempotency keys, and the row locks.
     """
     if not idempotency_key or len(idempotency_key) > 80:
         raise ValidationError({"idempotency_key": "A trade needs an idempotency key of at most 80 characters."})
+    now = at or timezone.now()
+    request = (user, market_id, outcome, side, idempotency_key, shares, amount, limit_price, min_shares, max_cost, now)
+    if connection.vendor == "postgresql":
+        trade = _trade_in_one_statement(*request)
+        if trade is not None:
+            return trade
+    return _trade_locked(*request)
+
+
+# The state (liquidity, shares) each market had when this process last saw it: a trade is priced
+# on it without reading the market first. Only a hint: market_trade_apply compares it with the
+# locked row and answers "stale" (with the row's state) when another trade came in between.
+_seen: dict[int, tuple[float, list[int]]] = {}
+_turns: dict[int, threading.Lock] = {}
+_ATTEMPTS = 8  # then the generic path, which prices under the lock: progress however contended
+_APPLY = (
+    "SELECT o_status, o_trade, o_txn, o_shares, o_liquidity FROM market_trade_apply("
+    "%s::bigint, %s::integer, %s::integer, %s::bigint, %s::bigint, %s::float8, %s::jsonb,"
+    " %s::float8, %s::float8, %s::jsonb, %s::varchar, %s::varchar, %s::timestamptz)"
+)
+
+
+def _trade_in_one_statement(
+    user, market_id, outcome, side, idempotency_key, shares, amount, limit_price, min_shares, max_cost, now
+) -> Trade | None:
+    """PostgreSQL: price in Python, then apply with one call of ``market_trade_apply`` (migration
+    market 0002), which locks in the generic path's order and writes everything if the market is
+    still in the state priced on. Outside a transaction that statement is its own transaction, so
+    the market row is locked for one statement and its commit, not for a dozen round trips.
+    Returns None, having written nothing, for the generic path to decide."""
+    import psycopg  # PostgreSQL only (this path); installed with the project
+
+    # Outside a transaction, this process's threads trading on one market take turns, each pricing
+    # on the state the last one left in _seen (at once, they would only make each other's statements
+    # stale); a thread waiting here holds no row lock, so this lock cannot join a deadlock. Inside
+    # one, a savepoint: an error leaves the caller's transaction usable.
+    nested = connection.in_atomic_block
+    turn = transaction.atomic() if nested else _turns.setdefault(market_id, threading.Lock())
+    if nested:
+        connection.validate_no_broken_transaction()
+    connection.ensure_connection()
+    # A server-side binding cursor (Django's is client-side): no quoting of the parameters into
+    # the text, and psycopg prepares the call after a few uses on a persistent connection (a
+    # transaction-pooling proxy such as PgBouncer would need prepare_threshold=None).
+    with turn, connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        state = _seen.get(market_id)
+        if state is None:
+            cursor.execute(_sql("SELECT liquidity, shares FROM {market} WHERE id = %s"), [market_id])
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            state = (row[0], _json_list(row[1]))
+        for _ in range(_ATTEMPTS):
+            liquidity, market_shares = state
+            try:
+                i, n_shares, n_amount = _validate_trade_input(len(market_shares), outcome, side, shares, amount)
+                quote = _price(market_shares, liquidity, i, side, n_shares, n_amount)
+                lmsr.check_slippage(quote, limit_price=limit_price, min_shares=min_shares, max_cost=max_cost)
+            except (ValidationError, ValueError):  # refused here: the generic path words it (or finds a retry)
+                return None
+            if quote.shares <= 0:
+                return None
+            signed_shares = quote.shares if side == "buy" else -quote.shares
+            cursor.execute(
+                _APPLY,
+                [
+                    market_id,
+                    user.pk,
+                    i,
+                    signed_shares,
+                    quote.cost,
+                    liquidity,
+                    json.dumps(market_shares),
+                    quote.price_before,
+                    quote.price_after,
+                    json.dumps(quote.prices_after),
+                    idempotency_key,
+                    f"{side} {quote.shares} of outcome {i}",
+                    now,
+                ],
+            )
+            status, trade_id, txn_id, new_shares, liquidity = cursor.fetchone()
+            if new_shares is None:  # no such market
+                return None
+            state = _seen[market_id] = (liquidity, _json_list(new_shares))
+            if status == "ok":
+                return Trade(
+                    pk=trade_id,
+                    market_id=market_id,
+                    user=user,
+                    outcome=i,
+                    shares=signed_shares,
+                    cost=quote.cost,
+                    price_before=quote.price_before,
+                    price_after=quote.price_after,
+                    idempotency_key=idempotency_key,
+                    ledger_transaction_id=txn_id,
+                    created_at=now,
+                )
+            if status != "stale":
+                return None
+    return None
+
+
+def _json_list(value: str | list) -> list[int]:
+    """A JSON column read by raw SQL: Django's PostgreSQL backend leaves jsonb as text."""
+    return value if isinstance(value, list) else json.loads(value)
+
+
+@transaction.atomic
+def _trade_locked(
+    user, market_id, outcome, side, idempotency_key, shares, amount, limit_price, min_shares, max_cost, now
+) -> Trade:
+    """The generic path (SQLite, and whatever the one statement declines): a dozen short statements
+    in one transaction under the row locks below, in plain SQL (the ORM's per-query overhead was
+    most of a trade's cost)."""
     ops = connection.ops
     with connection.cursor() as cursor:
         # 1. The market row, locked: every trade on this market waits here, so each sees the last.
@@ -181,7 +310,7 @@ def trade_execute(
         maker_id, liquidity, shares_json, status, opens_at, closes_at, question_id = row
         market = Market(pk=market_id, maker_id=maker_id, liquidity=liquidity, status=status)
         market.shares = shares_json if isinstance(shares_json, list) else json.loads(shares_json)
-        outcome, shares, amount = _validate_trade_input(market, outcome, side, shares, amount)
+        outcome, shares, amount = _validate_trade_input(len(market.shares), outcome, side, shares, amount)
 
         # 2. A retry of a trade already made returns it.
         cursor.execute(
@@ -193,7 +322,6 @@ def trade_execute(
             if trade.market_id != market_id or not _same_trade(trade, outcome, side, shares, amount):
                 raise ValidationError({"idempotency_key": KEY_REUSED})
             return trade
-        now = at or timezone.now()
         if status != Market.Status.OPEN or not _aware(opens_at) <= now < _aware(closes_at):
             raise ValidationError("This market is closed: the question is not open.")
 
