@@ -193,3 +193,37 @@ def test_nuts_runs_more_chains_until_the_diagnostics_pass_or_the_rounds_run_out(
     pooled = sampling.fit_nuts(data, draws=30, tune=30, chains=2, random_seed=3, min_ess=1e9, max_rounds=3)
     assert (pooled.diagnostics["rounds"], pooled.diagnostics["chains"]) == (3, 6)
     assert pooled.diagnostics["min_ess"] > passing.diagnostics["min_ess"]
+
+
+def test_exact_normal_trajectories_apply_inside_the_block_only():
+    """From the mode the sampler's coordinates are about N(0, I): nutpie then integrates that normal
+    exactly (``trajectory_kind="ExactNormal"``), which ``nutpie.sample`` has no argument for. The
+    fit swaps nutpie's settings for the one call, and every other caller (the bench's naive
+    ``pm.sample()``) keeps nutpie's default."""
+    import sys
+
+    import nutpie.sample  # noqa: F401
+
+    module = sys.modules["nutpie.sample"]
+    lib = module._lib
+    with sampling._nutpie_trajectory("ExactNormal") as applied:
+        settings = module._lib.PyNutsSettings.Diag(0).as_dict()["settings"]
+        assert settings["trajectory_kind"] == "ExactNormal" and applied == ["ExactNormal"]
+        assert settings["maxdepth"] == 10  # nothing else changed
+    assert module._lib is lib
+    assert lib.PyNutsSettings.Diag(0).as_dict()["settings"]["trajectory_kind"] == "Euclidean"
+    with pytest.raises(RuntimeError), sampling._nutpie_trajectory("ExactNormal"):
+        raise RuntimeError
+    assert module._lib is lib
+    with sampling._nutpie_trajectory("Euclidean") as applied:
+        assert module._lib is lib and applied == ["Euclidean"]
+
+
+def test_a_fit_from_the_mode_samples_with_exact_normal_trajectories():
+    data = simulate(np.random.default_rng(5), 40, per_question=(3, 6))
+    result = sampling.fit_nuts(data, draws=30, tune=30, chains=2, random_seed=1, max_rounds=1)
+    d = result.diagnostics
+    assert d["init"] == "mode" and d["trajectory"] == "ExactNormal"
+    assert d["max_tree_depth"] == sampling.MAX_TREE_DEPTH
+    assert d["mean_leapfrog_steps"] <= 2**sampling.MAX_TREE_DEPTH - 1
+    assert np.isfinite(d["max_rhat"])
