@@ -16,6 +16,8 @@ from collections.abc import Iterator
 
 from .export import Export
 from .parquet import write_parquet
+from .pg_copy import available as copy_available
+from .pg_copy import csv_chunks as copy_csv_chunks
 from .readme import render_readme
 from .schema import FORMATS, ExportError
 
@@ -29,6 +31,11 @@ def csv_chunks(export: Export, table: str) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([c.name for c in export.columns(table)])
+    if copy_available(export, table):  # PostgreSQL: the database writes the rows (COPY)
+        fast = copy_csv_chunks(export, table, header=buffer.getvalue().encode())
+        if fast is not None:
+            yield from fast
+            return
     for batch in export.batches(table, CSV_BATCH_ROWS):
         writer.writerows(
             ["" if value is None else encode(value) for value, encode in zip(row, encoders, strict=True)]

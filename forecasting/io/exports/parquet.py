@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .export import Export
+from .pg_copy import available as copy_available
+from .pg_copy import record_batches as copy_record_batches
 
 PARQUET_ROW_GROUP_ROWS = 20_000  # rows per Parquet row group: bounds the memory of one batch
 
@@ -32,10 +34,34 @@ def record_batch(export: Export, table: str, rows: list[tuple]) -> pa.RecordBatc
 
 def write_parquet(export: Export, table: str, fileobj) -> Iterator[None]:
     """Write the table as Parquet into ``fileobj``, one row group per batch; yields after each."""
-    with pq.ParquetWriter(_Positioned(fileobj), arrow_schema(export, table), compression="zstd") as writer:
+    schema = arrow_schema(export, table)
+    fast = copy_record_batches(export, table, schema) if copy_available(export, table) else None
+    with pq.ParquetWriter(_Positioned(fileobj), schema, compression="zstd") as writer:
+        if fast is not None:  # PostgreSQL: COPY read by pyarrow, regrouped as the generic path groups rows
+            for group in _regroup(fast, schema, PARQUET_ROW_GROUP_ROWS):
+                writer.write_table(group, row_group_size=PARQUET_ROW_GROUP_ROWS)
+                pa.default_memory_pool().release_unused()  # mimalloc keeps freed blocks otherwise
+                yield
+            return
         for batch in export.batches(table, PARQUET_ROW_GROUP_ROWS):
             writer.write_batch(record_batch(export, table, batch))
             yield
+
+
+def _regroup(batches: Iterator[pa.RecordBatch], schema: pa.Schema, size: int) -> Iterator[pa.Table]:
+    """Tables of exactly ``size`` rows (the last one shorter) from batches of any length."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= size:
+            rows = pa.Table.from_batches(pending, schema=schema)
+            yield rows.slice(0, size)
+            rest = rows.slice(size)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(pending, schema=schema)
 
 
 class _Positioned:
