@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .build import UNIT_GRID, standardise
-from .grid import CDF_POINTS, Scale, as_cdf_matrix, quantile
+from .grid import BUCKETS, CDF_POINTS, Scale, as_cdf_matrix, quantile
 
 BISECTION_STEPS = 60  # halvings of [0, 1]: below float resolution
 
@@ -59,8 +59,19 @@ def recency_weighted_mean(cdfs: ArrayLike) -> np.ndarray:
 
 
 def _mean_quantile(shapes: np.ndarray, weights: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """``sum_i w_i Q_i(t)`` at each level t, Q_i the inverse of the in-range shape of forecast i."""
-    return sum(weights[i] * np.asarray(quantile(shapes[i], levels)) for i in range(len(shapes)))
+    """``sum_i w_i Q_i(t)`` at each level t in (0, 1), Q_i the inverse of the in-range shape of forecast i.
+
+    ``grid.quantile`` for every row at once: each shape rises from exactly 0 to exactly 1, so every
+    level in (0, 1) crosses it between two grid points (the bisection never asks for 0 or 1); the same
+    arithmetic, vectorised over the rows (a forecast's aggregate update runs this 60 times).
+    """
+    k = np.empty((len(shapes), len(levels)), dtype=np.intp)
+    for i, shape in enumerate(shapes):  # the first grid point with shape >= level
+        k[i] = np.searchsorted(shape, levels)
+    rows = np.arange(len(shapes))[:, None]
+    below, above = shapes[rows, k - 1], shapes[rows, k]
+    positions = (k - 1 + (levels - below) / (above - below)) / BUCKETS
+    return weights @ positions
 
 
 def quantile_average(cdfs: ArrayLike, weights: ArrayLike | None = None) -> np.ndarray:
