@@ -3,7 +3,9 @@
 Target (issue 3): with 10,000 forecasters on one question, p95 <= 100 ms, printed beside the
 time of a full recompute (re-reading every forecast) measured in the same run.
 
-    .venv/bin/python bench/aggregate_latency.py [--forecasters 10000] [--updates 300]
+    .venv/bin/python bench/aggregate_latency.py [--quick] [--rows PATH] [--forecasters 10000] [--updates 300]
+
+Rows: the p95 of the incremental update (goal <= 100 ms) beside the median full recompute.
 
 Runs on a throw-away SQLite database unless DATABASE_URL is set (e.g. to PostgreSQL; the
 database is migrated first; the bench adds its own article, question and users).
@@ -21,14 +23,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import rows  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--forecasters", type=int, default=10_000)
+    rows.add_arguments(parser)
+    parser.add_argument("--forecasters", type=int, help="default 10,000 (quick: 2,000)")
     parser.add_argument("--updates", type=int, default=300)
     parser.add_argument("--full-recomputes", type=int, default=5)
     args = parser.parse_args()
+    args.forecasters = args.forecasters or (2_000 if args.quick else 10_000)
 
     tmp = tempfile.mkdtemp(prefix="bench-aggregates-")
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
@@ -60,7 +66,7 @@ def main() -> None:
         closes_at=now + dt.timedelta(days=30),
         status=Question.Status.OPEN,
     )
-    print(f"database: {django.db.connection.vendor}; seeding {args.forecasters:,} forecasters…", flush=True)
+    rows.progress(f"database: {django.db.connection.vendor}; seeding {args.forecasters:,} forecasters")
     users = User.objects.bulk_create(
         [User(username=f"bench-{article.pk}-{i}") for i in range(args.forecasters)], batch_size=2000
     )
@@ -85,6 +91,7 @@ def main() -> None:
         services.aggregate_state_rebuild(question_id=question.pk)
         full.append(time.perf_counter() - t0)
 
+    rows.progress(f"{args.updates} new forecasts")
     latencies = []
     for _ in range(args.updates):
         user = users[int(rng.integers(len(users)))]
@@ -99,17 +106,26 @@ def main() -> None:
 
     ms = np.array(latencies) * 1000
     p95 = float(np.percentile(ms, 95))
-    print(f"forecasters on the question:              {args.forecasters:,}")
-    print(f"new forecast -> stored aggregates, p50:    {np.percentile(ms, 50):8.1f} ms  ({args.updates} forecasts)")
-    print(f"new forecast -> stored aggregates, p95:    {p95:8.1f} ms  (target <= 100 ms)")
-    print(
-        f"full recompute (re-read every forecast):   {statistics.median(full) * 1000:8.1f} ms  (median of {len(full)})"
+    full_ms = statistics.median(full) * 1000
+    rows.progress(
+        f"incremental p50 {np.percentile(ms, 50):.1f} ms, p95 {p95:.1f} ms; full recompute {full_ms:.1f} ms;"
+        f" {stored} snapshots for the last forecast; incremental vs full recompute, max diff {mismatch:.2e}"
     )
-    print(f"speed-up of the incremental path at p95:   {statistics.median(full) * 1000 / p95:8.1f}x")
-    print(f"snapshots stored for the last forecast:    {stored} (one per method)")
-    print(f"incremental vs full recompute, max diff:   {mismatch:.2e}")
-
-    print("PASS" if p95 <= 100 and mismatch < 1e-5 else "FAIL")
+    if mismatch >= 1e-5:
+        raise SystemExit(f"the incremental aggregates differ from a full recompute by {mismatch:.2e}")
+    rows.write_rows(
+        args.rows,
+        [
+            rows.row(
+                f"new forecast -> stored aggregates p95, {args.forecasters:,} forecasters",
+                p95,
+                "ms",
+                baseline="full recompute (median)",
+                baseline_value=full_ms,
+                goal=rows.at_most(100, "ms"),
+            )
+        ],
+    )
 
 
 if __name__ == "__main__":

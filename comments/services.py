@@ -202,8 +202,14 @@ def comments_with_context(question: Question, viewer) -> QuerySet[Comment]:
         .select_related("author", "hidden_by")
         .annotate(
             score=Coalesce(Subquery(score), Value(0)),
-            forecast_probability=_forecast_at_creation("probability"),
-            forecast_options=_forecast_at_creation("option_probabilities"),
+            # A yes/no forecast has a probability, a multiple-choice one its options' (a numeric or date
+            # one neither): the column the question's forecasts leave empty is not looked up.
+            forecast_probability=_forecast_at_creation("probability")
+            if question.is_binary
+            else Value(None, output_field=Prediction._meta.get_field("probability")),
+            forecast_options=_forecast_at_creation("option_probabilities")
+            if question.is_multiple_choice
+            else Value(None, output_field=Prediction._meta.get_field("option_probabilities")),
             # A private reader's forecasts stay out of public pages (the exports' pseudonyms must not
             # be joinable with them): their comments show no forecast.
             author_public=Coalesce(F("author__forecaster_profile__is_public"), Value(False)),

@@ -272,7 +272,14 @@ class Prediction(models.Model):
         ordering = ["made_at", "id"]
         # Granted explicitly to a person, never through a role: exports show pseudonyms otherwise.
         permissions = [("view_forecaster_identities", "Can see forecasters' identities in data exports")]
-        indexes = [models.Index(fields=["question", "forecaster", "made_at"], name="prediction_latest_idx")]
+        indexes = [
+            models.Index(fields=["question", "forecaster", "made_at"], name="prediction_latest_idx"),
+            # The discussion's newest rationales: few forecasts carry one, so a scan of the question's
+            # forecasts (10,000 and more) becomes a walk of its first rows.
+            models.Index(
+                fields=["question", "-made_at", "-id"], condition=~Q(rationale=""), name="prediction_rationale_idx"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(probability__isnull=True)
@@ -515,7 +522,9 @@ class AggregateSnapshot(models.Model):
 
     class Meta:
         ordering = ["question_id", "method", "at", "id"]
-        indexes = [models.Index(fields=["question", "method", "at"], name="snapshot_history_idx")]
+        # With ``id``: "the newest snapshot" (ordered by at, id) is the index's last entry, not a sort of
+        # the whole history; the history reads (ordered by at) use its prefix.
+        indexes = [models.Index(fields=["question", "method", "at", "id"], name="snapshot_history_at_id_idx")]
         constraints = [
             models.UniqueConstraint(fields=["question", "method", "prediction"], name="snapshot_once_per_prediction")
         ]

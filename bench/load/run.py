@@ -436,7 +436,8 @@ def main() -> int:
     parser.add_argument(
         "--users",
         default="",
-        help="user counts of the steps (default 10,20,40,80,120,160; quick 10,20,40,60,80,120); stepping stops at the first step that misses p95 < 250 ms",
+        help="user counts of the steps (default 10,20,40,80,120,160; quick 10,20,40,60,80,120);"
+        " stepping stops at the first step that misses p95 < 250 ms",
     )
     parser.add_argument("--step-time", type=int, default=0, help="seconds per step (default 45; quick 30)")
     parser.add_argument("--spike-time", type=int, default=0, help="seconds of the spike run (default 120; quick 75)")

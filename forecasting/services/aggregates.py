@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Subquery
 
 from .. import aggregation
 from ..continuous import aggregation as continuous_aggregation
@@ -31,7 +31,7 @@ from ..models import (
     Resolution,
 )
 from .bayesian import bayes_aggregate_schedule
-from .latest import LatestForecasts, prediction_vector, question_outcomes
+from .latest import CHECKPOINT_EVERY, TAIL_METHOD, LatestForecasts, prediction_vector, question_outcomes
 
 HEADLINE_METHOD = "recency_weighted_median"  # what readers see as "the community prediction"
 MIN_QUESTIONS_TO_FIT = 10
@@ -44,6 +44,8 @@ CONTINUOUS_AGGREGATORS = {
     "quantile_average": continuous_aggregation.quantile_average,
 }
 LEARNT_POOL = "learnt_pool"
+# The state's tail is found through one method's snapshots (``latest.TAIL_METHOD``): one every forecast writes.
+assert TAIL_METHOD["binary"] in aggregation.AGGREGATORS and TAIL_METHOD["continuous"] in CONTINUOUS_AGGREGATORS
 # The skill-weighted, dispersion-recalibrated pool: the linear pool until questions resolve; better than the
 # recency-weighted mean on the Metaculus pros' numeric questions and on synthetic crowds (docs/continuous.md).
 CONTINUOUS_HEADLINE_METHOD = LEARNT_POOL
@@ -121,16 +123,22 @@ def _snapshots(
 
 
 def aggregates_update_for_prediction(*, question: Question, prediction: Prediction) -> list[AggregateSnapshot]:
-    """Fold one new forecast into the question's aggregates; the caller holds the question's row lock."""
-    state, _ = AggregateState.objects.get_or_create(
+    """Fold one new forecast into the question's aggregates; the caller holds the question's row lock.
+
+    The packed arrays are written back once every ``CHECKPOINT_EVERY`` forecasts (``latest``): in between,
+    the forecasts since the last write are read through their snapshots (a few rows), not the arrays written.
+    """
+    state, created = AggregateState.objects.get_or_create(
         question=question, defaults={"outcomes": question_outcomes(question)}
     )
-    latest = LatestForecasts.load(state).with_forecast(
+    latest, tail = LatestForecasts.load_with_tail(state)
+    latest = latest.with_forecast(
         prediction.forecaster_id, prediction.made_at.timestamp(), prediction_vector(prediction)
     )
-    latest.store(state)
-    state.last_prediction = prediction
-    state.save()
+    if created or tail + 1 >= CHECKPOINT_EVERY:
+        latest.store(state)
+        state.last_prediction = prediction
+        state.save()
     if not question.is_continuous:  # the Bayesian model reads probabilities
         bayes_aggregate_schedule(state=state)
     parameters = aggregator_parameters(continuous=question.is_continuous)
@@ -178,7 +186,10 @@ def aggregate_state_rebuild(*, question_id: int) -> list[AggregateSnapshot]:
         question=question, defaults={"outcomes": question_outcomes(question)}
     )
     latest.store(state)
-    state.last_prediction = last
+    # the checkpoint is the newest forecast by id (imports may hold ids out of time order)
+    state.last_prediction_id = (
+        Prediction.objects.filter(question=question).order_by("-id").values_list("id", flat=True).first()
+    )
     state.save()
     if last is None:
         return []
@@ -231,9 +242,8 @@ def aggregate_history_rebuild_many(*, question_ids: list[int]) -> int:
         outcomes = question_outcomes(question, options=option_counts.get(question.pk, 0))
         predictions = by_question[question.pk]
         latest, question_snapshots = _replay(question, predictions, outcomes, parameters)
-        state = AggregateState(
-            question=question, outcomes=outcomes, last_prediction=predictions[-1] if predictions else None
-        )
+        checkpoint = max(predictions, key=lambda p: p.pk) if predictions else None  # the newest by id
+        state = AggregateState(question=question, outcomes=outcomes, last_prediction=checkpoint)
         latest.store(state)
         states.append(state)
         snapshots.extend(question_snapshots)
@@ -243,14 +253,20 @@ def aggregate_history_rebuild_many(*, question_ids: list[int]) -> int:
 
 
 def aggregates_current(*, question: Question) -> dict[str, AggregateSnapshot]:
-    """The latest snapshot of every method, by method name (empty before the first forecast)."""
+    """The latest snapshot of every method, by method name (empty before the first forecast).
+
+    Every method's snapshot is written for each forecast, so they are those of the forecast behind the
+    newest headline snapshot: two index lookups, where a MAX per method read the whole history.
+    """
     newest = (
-        AggregateSnapshot.objects.filter(question=question)
-        .values("method")
-        .annotate(last_id=Max("id"))
-        .values_list("last_id", flat=True)
+        AggregateSnapshot.objects.filter(question=question, method=headline_method(question))
+        .order_by("-at", "-id")
+        .values("prediction_id")[:1]
     )
-    by_method = {s.method: s for s in AggregateSnapshot.objects.filter(id__in=list(newest))}
+    snapshots = AggregateSnapshot.objects.filter(
+        question=question, method__in=method_names(question), prediction_id=Subquery(newest)
+    )
+    by_method = {s.method: s for s in snapshots}
     return {name: by_method[name] for name in method_names(question) if name in by_method}
 
 

@@ -15,10 +15,12 @@ import numpy as np
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from forecasting import charts
-from forecasting.models import AggregateSnapshot, AggregateState, Prediction, Question
+from forecasting.models import AggregateState, Prediction, Question
 
 from .aggregates import HEADLINE_METHOD
 from .bayesian import BAYES_METHOD
+from .latest import LatestForecasts
+from .snapshot_history import MethodHistory, method_history
 
 MAX_POINTS = 400  # per series: about one point per 2-3 pixels of a desktop chart
 HISTOGRAM_BINS = 20
@@ -46,19 +48,6 @@ def _epoch(value: dt.datetime) -> float:
     return round(value.timestamp(), 3)
 
 
-def _snapshot_rows(question: Question, method: str, since: dt.datetime | None, *, band: bool = False) -> list[tuple]:
-    """(at, probabilities[, low, high]) rows of a method's history from ``since``, led by the value then."""
-    columns = ("at", "probabilities", "low", "high") if band else ("at", "probabilities")
-    snapshots = AggregateSnapshot.objects.filter(question=question, method=method).order_by("at", "id")
-    if since is None:
-        return list(snapshots.values_list(*columns))
-    before = snapshots.filter(at__lt=since).order_by("-at", "-id").values_list(*columns).first()
-    rows = list(snapshots.filter(at__gte=since).values_list(*columns))
-    if before is not None:
-        rows.insert(0, (since, *before[1:]))
-    return rows
-
-
 def downsampled(series: Series, max_points: int = MAX_POINTS) -> Series:
     keep = charts.downsample_indices(series.times, series.values, max_points)
     if len(keep) == len(series.times):
@@ -71,18 +60,40 @@ def downsampled(series: Series, max_points: int = MAX_POINTS) -> Series:
     return series
 
 
+def community_history(*, question: Question, since: dt.datetime | None = None) -> MethodHistory:
+    """The headline aggregate's history: read once, drawn by several series."""
+    return method_history(question.pk, HEADLINE_METHOD, since=since)
+
+
+def _rounded(column: np.ndarray, digits: int) -> list[float]:
+    """``[round(x, digits) for x in column]``, vectorised: the same floats (numpy's rint differs from
+    ``round`` only on near-ties, which are rounded by ``round`` itself)."""
+    scale = 10.0**digits
+    scaled = column * scale
+    values = (np.rint(scaled) / scale).tolist()
+    for i in np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-3).tolist():
+        values[i] = round(float(column[i]), digits)
+    return values
+
+
 def community_series(
-    *, question: Question, since: dt.datetime | None = None, max_points: int = MAX_POINTS
+    *,
+    question: Question,
+    since: dt.datetime | None = None,
+    max_points: int = MAX_POINTS,
+    history: MethodHistory | None = None,
 ) -> list[Series]:
-    """The headline aggregate: P(YES) for a binary question, one line per option otherwise."""
-    rows = _snapshot_rows(question, HEADLINE_METHOD, since)
-    times = [_epoch(at) for at, _ in rows]
+    """The headline aggregate: P(YES) for a binary question, one line per option otherwise (from ``history``,
+    ``community_history``' answer, when the caller read it already)."""
+    history = community_history(question=question, since=since) if history is None else history
+    times = _rounded(history.times, 3)
+    width = history.values.shape[1]
     if question.is_binary:
         label = "Community"
-        return [downsampled(Series("community", label, times, [round(p[-1], 4) for _, p in rows]), max_points)]
+        return [downsampled(Series("community", label, times, _rounded(history.values[:, -1], 4)), max_points)]
     series = []
     for i, option in enumerate(question.options.all()):
-        values = [round(p[i], 4) if i < len(p) else 0.0 for _, p in rows]
+        values = _rounded(history.values[:, i], 4) if i < width else [0.0] * len(times)
         series.append(downsampled(Series(f"community:{i}", option.label, list(times), values), max_points))
     return series
 
@@ -91,17 +102,17 @@ def bayes_series(*, question: Question, since: dt.datetime | None = None) -> Ser
     """The Bayesian aggregate of a binary question with its 90% interval; ``None`` before its first value."""
     if not question.is_binary:
         return None
-    rows = _snapshot_rows(question, BAYES_METHOD, since, band=True)
-    if not rows:
+    history = method_history(question.pk, BAYES_METHOD, since=since)
+    if not len(history):
         return None
     return downsampled(
         Series(
             "bayes",
             "Bayesian aggregate (90% interval)",
-            [_epoch(at) for at, *_ in rows],
-            [round(p[-1], 4) for _, p, _, _ in rows],
-            low=[None if low is None else round(low, 4) for *_, low, _ in rows],
-            high=[None if high is None else round(high, 4) for *_, high in rows],
+            _rounded(history.times, 3),
+            _rounded(history.values[:, -1], 4),
+            low=[None if np.isnan(x) else round(x, 4) for x in history.low.tolist()],
+            high=[None if np.isnan(x) else round(x, 4) for x in history.high.tolist()],
         )
     )
 
@@ -129,11 +140,12 @@ class Distribution:
 
 
 def forecast_distribution(*, question: Question) -> Distribution:
-    """The spread of the forecasters' latest forecasts, read from the aggregation state (one row)."""
-    state = AggregateState.objects.filter(question=question).only("probabilities", "outcomes").first()
-    if state is None or not state.probabilities:
+    """The spread of the forecasters' latest forecasts, read from the aggregation state (one row and the
+    few forecasts since its checkpoint)."""
+    state = AggregateState.objects.filter(question=question).first()
+    matrix = LatestForecasts.load(state).probabilities if state is not None else np.empty((0, 2))
+    if not len(matrix):
         return Distribution(forecasters=0)
-    matrix = np.frombuffer(bytes(state.probabilities), dtype=np.float64).reshape(-1, state.outcomes)
     if question.is_binary:
         return Distribution(forecasters=len(matrix), bins=charts.histogram(matrix[:, -1].tolist(), HISTOGRAM_BINS))
     rows = []
@@ -160,9 +172,10 @@ class HistoryTable:
     rows: list[tuple[dt.datetime, list[float | None]]]
 
 
-def history_table(*, question: Question, max_rows: int = 24) -> HistoryTable:
-    """At most ``max_rows`` moments (first, last, and the turning points between) of the community line."""
-    series = community_series(question=question, max_points=max(4, max_rows))
+def history_table(*, question: Question, max_rows: int = 24, history: MethodHistory | None = None) -> HistoryTable:
+    """At most ``max_rows`` moments (first, last, and the turning points between) of the community line
+    (``history``: ``community_history``' answer, if read already)."""
+    series = community_series(question=question, max_points=max(4, max_rows), history=history)
     times = sorted({t for s in series for t in s.times})
     if len(times) > max_rows:  # several option lines kept different moments: thin them evenly
         step = (len(times) - 1) / (max_rows - 1)

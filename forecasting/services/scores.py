@@ -10,8 +10,9 @@ from decimal import Decimal
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Avg, Count, Sum
+from django.utils import timezone
 
 from .. import scoring
 from ..continuous import scoring as continuous_scoring
@@ -20,6 +21,7 @@ from ..signals import question_scored
 from .questions import active_resolution
 
 SCORE_QUANTUM = Decimal("0.000001")
+COPY_MIN_ROWS = 800  # score rows (8 a forecaster) from which they are written with a COPY
 Status = Question.Status
 
 
@@ -46,9 +48,45 @@ def _forecasting_ended_at(
     return question.closes_at
 
 
+@dataclass(frozen=True, slots=True)
+class _Forecast:
+    """What scoring reads of a forecast (a values row: no model instance for each of 20,000 forecasts)."""
+
+    pk: int
+    forecaster_id: int
+    made_at: dt.datetime
+    vector: list[float]
+
+
+def _vector(probability, option_probabilities, cdf) -> list[float]:
+    """``Prediction.probability_vector`` of the stored columns."""
+    if probability is not None:
+        p = float(probability)
+        return [1.0 - p, p]
+    if cdf is not None:
+        return [float(x) for x in cdf]
+    return [float(x) for x in option_probabilities]
+
+
+_FORECAST_COLUMNS = ("question_id", "id", "forecaster_id", "made_at", "probability", "option_probabilities", "cdf")
+
+
+def _read_forecasts(predictions) -> dict[int, list[_Forecast]]:
+    """The forecasts of a Prediction queryset by question, each question's in (made_at, id) order."""
+    by_question: dict[int, list[_Forecast]] = defaultdict(list)
+    rows = predictions.order_by("question_id", "made_at", "id").values_list(*_FORECAST_COLUMNS)
+    for question_id, pk, forecaster_id, made_at, probability, options, cdf in rows:
+        by_question[question_id].append(_Forecast(pk, forecaster_id, made_at, _vector(probability, options, cdf)))
+    return by_question
+
+
+# (forecaster id, prediction id, kind, method, value, coverage): one Score row of a question and resolution
+ScoreRow = tuple[int, int, str, str, Decimal, Decimal]
+
+
 def _score_rows(
-    question: Question, resolution: Resolution, predictions: list[Prediction], ended_at: dt.datetime
-) -> list[Score]:
+    question: Question, resolution: Resolution, predictions: list[_Forecast], ended_at: dt.datetime
+) -> list[ScoreRow]:
     """Every forecaster's spot and time-averaged scores; ``predictions`` in (made_at, id) order.
 
     The period runs from ``opens_at`` to the scheduled close ``closes_at``; forecasts stand until
@@ -60,7 +98,7 @@ def _score_rows(
         return []
     forecaster_ids = sorted({p.forecaster_id for p in predictions})
     index_of = {forecaster_id: i for i, forecaster_id in enumerate(forecaster_ids)}
-    standing: dict[int, Prediction] = {}
+    standing: dict[int, _Forecast] = {}
     for prediction in predictions:
         standing[prediction.forecaster_id] = prediction
     final = [standing[f] for f in forecaster_ids]
@@ -74,9 +112,9 @@ def _score_rows(
     timeline = (
         [index_of[p.forecaster_id] for p in predictions],
         [p.made_at.timestamp() for p in predictions],
-        np.vstack([p.probability_vector() for p in predictions]),
+        np.array([p.vector for p in predictions]),
     )
-    standing_vectors = np.vstack([p.probability_vector() for p in final])
+    standing_vectors = np.array([p.vector for p in final])
     if question.is_continuous:  # log score of the density, baseline and peer (Metaculus's), and CRPS
         scale, position = question.scale, resolution.outcome_position()
         averaged = continuous_scoring.time_averaged_scores(*timeline, scale, position, **period)
@@ -86,27 +124,80 @@ def _score_rows(
         averaged = scoring.time_averaged_scores(*timeline, resolution.outcome_index(), **period)
         spot = scoring.spot_scores(standing_vectors, resolution.outcome_index())
         kinds = scoring.SPOT_SCORES
+    coverage = np.clip(np.asarray(averaged["coverage"], dtype=float), 0.0, 1.0).tolist()
+    columns = [
+        (kind, method, np.asarray(values[kind], dtype=float).tolist())
+        for kind in kinds
+        for method, values in ((Score.Method.SPOT, spot), (Score.Method.TIME_AVERAGED, averaged))
+    ]
     rows = []
     for i, forecaster_id in enumerate(forecaster_ids):
-        coverage = _decimal(min(max(averaged["coverage"][i], 0.0), 1.0))
-        for kind in kinds:
-            for method, values in ((Score.Method.SPOT, spot), (Score.Method.TIME_AVERAGED, averaged)):
-                value = float(values[kind][i])
-                if math.isnan(value):  # a forecast that never stood (made at the very end)
-                    continue
-                rows.append(
-                    Score(
-                        question=question,
-                        forecaster_id=forecaster_id,
-                        resolution=resolution,
-                        prediction=final[i],
-                        kind=kind,
-                        method=method,
-                        value=_decimal(value),
-                        coverage=coverage,
-                    )
-                )
+        covered = _decimal(coverage[i])
+        prediction_id = final[i].pk
+        for kind, method, values in columns:
+            value = values[i]
+            if math.isnan(value):  # a forecast that never stood (made at the very end)
+                continue
+            rows.append((forecaster_id, prediction_id, kind, method, _decimal(value), covered))
     return rows
+
+
+def _score_objects(question: Question, resolution: Resolution, rows: list[ScoreRow]) -> list[Score]:
+    return [
+        Score(
+            question=question,
+            forecaster_id=forecaster_id,
+            resolution=resolution,
+            prediction_id=prediction_id,
+            kind=kind,
+            method=method,
+            value=value,
+            coverage=coverage,
+        )
+        for forecaster_id, prediction_id, kind, method, value, coverage in rows
+    ]
+
+
+_SCORE_LOAD = """CREATE TEMPORARY TABLE IF NOT EXISTS score_load (
+    forecaster_id bigint, prediction_id bigint, kind varchar(10), method varchar(14),
+    value numeric(14, 6), coverage numeric(7, 6)
+) ON COMMIT DELETE ROWS"""
+_SCORE_UPSERT = """INSERT INTO forecasting_score
+    (question_id, forecaster_id, resolution_id, prediction_id, kind, method, value, coverage, computed_at)
+SELECT %s, forecaster_id, %s, prediction_id, kind, method, value, coverage, %s FROM score_load
+ON CONFLICT (question_id, forecaster_id, kind, method) DO UPDATE SET
+    resolution_id = EXCLUDED.resolution_id, prediction_id = EXCLUDED.prediction_id, value = EXCLUDED.value,
+    coverage = EXCLUDED.coverage, computed_at = EXCLUDED.computed_at"""
+
+
+def _scores_replace(question: Question, resolution: Resolution | None, rows: list[ScoreRow]) -> None:
+    """Make the question's Score rows these: upserted on (question, forecaster, kind, method), and the rows of
+    forecasters not among them removed. Many rows on PostgreSQL: one COPY into a temporary table and one upsert
+    from it (80,000 rows at 10,000 forecasters: the ORM's bulk upsert spends seconds building model instances);
+    a few: the ORM's (the temporary table costs three more queries)."""
+    if connection.vendor != "postgresql" or len(rows) < COPY_MIN_ROWS:
+        Score.objects.filter(question=question).exclude(forecaster_id__in={r[0] for r in rows}).delete()
+        Score.objects.bulk_create(
+            _score_objects(question, resolution, rows),
+            update_conflicts=True,
+            unique_fields=["question", "forecaster", "kind", "method"],
+            update_fields=["resolution", "prediction", "value", "coverage", "computed_at"],
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_SCORE_LOAD)
+        cursor.execute("DELETE FROM score_load")  # rows of an earlier call in this transaction
+        with cursor.cursor.copy(
+            "COPY score_load (forecaster_id, prediction_id, kind, method, value, coverage) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            "DELETE FROM forecasting_score WHERE question_id = %s"
+            " AND forecaster_id NOT IN (SELECT forecaster_id FROM score_load)",
+            [question.pk],
+        )
+        cursor.execute(_SCORE_UPSERT, [question.pk, resolution.pk, timezone.now()])
 
 
 def _scorable(question: Question, resolution: Resolution | None) -> bool:
@@ -130,18 +221,12 @@ def question_scores_recompute(*, question_id: int) -> int:
     """
     question = Question.objects.select_for_update().get(pk=question_id)
     resolution = active_resolution(question)
-    rows = []
+    rows: list[ScoreRow] = []
     if _scorable(question, resolution):
-        predictions = list(Prediction.objects.filter(question=question).order_by("made_at", "id"))
+        predictions = _read_forecasts(Prediction.objects.filter(question=question))[question.pk]
         ended_at = _forecasting_ended_at(question, list(question.events.all()), list(question.resolutions.all()))
         rows = _score_rows(question, resolution, predictions, ended_at)
-    Score.objects.filter(question=question).exclude(forecaster_id__in={r.forecaster_id for r in rows}).delete()
-    Score.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["question", "forecaster", "kind", "method"],
-        update_fields=["resolution", "prediction", "value", "coverage", "computed_at"],
-    )
+    _scores_replace(question, resolution, rows)
     # In the transaction: a receiver's queued work (the notifications) commits with the scores it reads.
     question_scored.send(sender=Question, question_id=question.pk, resolution_id=resolution.pk if resolution else None)
     return len(rows)
@@ -155,9 +240,7 @@ def question_scores_recompute_many(*, question_ids: list[int]) -> int:
         r.question_id: r
         for r in Resolution.objects.filter(question__in=questions, retracted_at__isnull=True).select_related("option")
     }
-    by_question: dict[int, list[Prediction]] = defaultdict(list)
-    for prediction in Prediction.objects.filter(question__in=questions).order_by("question_id", "made_at", "id"):
-        by_question[prediction.question_id].append(prediction)
+    by_question = _read_forecasts(Prediction.objects.filter(question__in=questions))
     events: dict[int, list[QuestionEvent]] = defaultdict(list)
     for event in QuestionEvent.objects.filter(question__in=questions, from_status=Status.OPEN):
         events[event.question_id].append(event)
@@ -169,7 +252,8 @@ def question_scores_recompute_many(*, question_ids: list[int]) -> int:
         resolution = resolutions.get(question.pk)
         if _scorable(question, resolution):
             ended_at = _forecasting_ended_at(question, events[question.pk], all_resolutions[question.pk])
-            rows.extend(_score_rows(question, resolution, by_question[question.pk], ended_at))
+            scored = _score_rows(question, resolution, by_question[question.pk], ended_at)
+            rows.extend(_score_objects(question, resolution, scored))
     Score.objects.filter(question__in=questions).delete()
     Score.objects.bulk_create(rows, batch_size=2000)
     return len(rows)

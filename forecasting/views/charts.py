@@ -78,8 +78,11 @@ def question_history(request: HttpRequest, pk: int) -> JsonResponse:
     return response
 
 
-def distribution_context(question: Question, mine_probability: float | None) -> dict:
-    """The distribution panel's context: the histogram's bars (SVG units) or the options' spreads."""
+def distribution_context(
+    question: Question, mine_probability: float | None, *, community: history.MethodHistory | None = None
+) -> dict:
+    """The distribution panel's context: the histogram's bars (SVG units) or the options' spreads
+    (``community``: the community history, if the page read it already)."""
     distribution = history.forecast_distribution(question=question)
     bars = []
     if distribution.bins:
@@ -106,5 +109,5 @@ def distribution_context(question: Question, mine_probability: float | None) -> 
     return {
         "distribution": distribution,
         "distribution_bars": bars,
-        "history_table": history.history_table(question=question),
+        "history_table": history.history_table(question=question, history=community),
     }

@@ -7,8 +7,8 @@ editor's actions, which render the question page again when an action fails.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -23,9 +23,9 @@ from django.views.decorators.http import require_POST, require_safe
 from forecasting import aggregation, services
 from forecasting.charts import downsample_indices, step_chart
 from forecasting.forms import BinaryForecastForm, ContinuousForecastForm, MultipleChoiceForecastForm, ResolveForm
-from forecasting.models import AggregateSnapshot, Prediction, Question, Score
+from forecasting.models import Prediction, Question, Score
 from forecasting.ratelimit import limited_per_ip
-from forecasting.services import history
+from forecasting.services import history, snapshot_history
 from forecasting.services.aggregates import headline_method
 from forecasting.templatetags.forecast_format import percent
 
@@ -43,12 +43,24 @@ def visible_questions(request: HttpRequest, queryset):
     return queryset.visible_to(request.user)
 
 
-def question_card(request: HttpRequest, question: Question) -> dict:
-    """What the article page and the question page both show of a question."""
-    mine = None
-    if request.user.is_authenticated:
-        mine = question.predictions.filter(forecaster=request.user).order_by("-made_at", "-id").first()
-    community = services.community_forecast(question=question)
+_UNREAD = object()  # question_card's ``mine`` when the caller has not read it
+
+
+def question_card(
+    request: HttpRequest,
+    question: Question,
+    *,
+    mine: Prediction | object | None = _UNREAD,
+    community: services.CommunityForecast | None = None,
+) -> dict:
+    """What the article page and the question page both show of a question (``mine``: the reader's
+    latest forecast, and ``community``: the community forecast, when the caller has read them already)."""
+    if mine is _UNREAD:
+        mine = None
+        if request.user.is_authenticated:
+            mine = question.predictions.filter(forecaster=request.user).order_by("-made_at", "-id").first()
+    if community is None:
+        community = services.community_forecast(question=question)
     card = {
         "question": question,
         "mine": mine,
@@ -78,16 +90,17 @@ def _option_rows(question: Question, community: services.CommunityForecast, mine
     ]
 
 
-def _sparklines(question: Question, rows: list[tuple]) -> list[dict]:
+def _sparklines(question: Question, rows: snapshot_history.MethodHistory) -> list[dict]:
     """Small step lines of the community history: P(YES), one line per option, or a distribution's median."""
+    times = rows.times.tolist()
     if question.is_continuous:
-        return continuous.median_sparkline(rows)
-    times = [at.timestamp() for at, _ in rows]
-    width = len(rows[-1][1])
+        moments = [dt.datetime.fromtimestamp(t, tz=dt.UTC) for t in times]
+        return continuous.median_sparkline(list(zip(moments, rows.values.tolist(), strict=True)))
+    width = rows.values.shape[1]
     outcomes = [width - 1] if question.is_binary else range(width)
     lines = []
     for i in outcomes:
-        values = [p[i] if i < len(p) else 0.0 for _, p in rows]
+        values = rows.values[:, i].tolist()
         keep = downsample_indices(times, values, SPARKLINE_POINTS)
         chart = step_chart([(times[j], values[j]) for j in keep], width=120, height=28)
         if chart is not None:
@@ -106,19 +119,8 @@ def question_cards(request: HttpRequest, questions: list[Question]) -> list[dict
     community history (the live number and the sparkline) and the reader's latest forecasts."""
     prefetch_related_objects(questions, "options")
     ids = [q.pk for q in questions]
-    history: dict[int, list[tuple]] = defaultdict(list)
     methods = {q.pk: headline_method(q) for q in questions}  # numeric and date questions have their own
-    snapshots = (
-        AggregateSnapshot.objects.filter(question_id__in=ids, method__in=set(methods.values()))
-        .order_by("question_id", "at", "id")
-        .values_list("question_id", "method", "at", "probabilities", "forecasters")
-    )
-    forecasters: dict[int, int] = {}
-    for question_id, method, at, probabilities, count in snapshots:
-        if method != methods[question_id]:
-            continue
-        history[question_id].append((at, probabilities))
-        forecasters[question_id] = count
+    histories = snapshot_history.method_histories((q.pk, methods[q.pk]) for q in questions)  # one query
     mine: dict[int, Prediction] = {}
     if request.user.is_authenticated:
         own = Prediction.objects.filter(forecaster=request.user, question_id__in=ids).order_by("-made_at", "-id")
@@ -127,13 +129,13 @@ def question_cards(request: HttpRequest, questions: list[Question]) -> list[dict
     now = timezone.now()
     cards = []
     for question in questions:
-        rows = history.get(question.pk, [])
+        rows = histories[(question.pk, methods[question.pk])]
         method = methods[question.pk]
         community = (
             services.CommunityForecast(
-                forecasters=forecasters[question.pk], probabilities=list(rows[-1][1]), method=method
+                forecasters=int(rows.forecasters[-1]), probabilities=rows.values[-1].tolist(), method=method
             )
-            if rows
+            if len(rows)
             else services.CommunityForecast(forecasters=0, probabilities=None, method=method)
         )
         accepts = question.accepts_forecasts(now)
@@ -143,7 +145,7 @@ def question_cards(request: HttpRequest, questions: list[Question]) -> list[dict
             "community": community,
             "option_rows": _option_rows(question, community, mine.get(question.pk)),
             "accepts_forecasts": accepts,
-            "sparklines": _sparklines(question, rows) if rows else [],
+            "sparklines": _sparklines(question, rows) if len(rows) else [],
             "days_left": days_left(question, now),
             # htmx swaps the card itself; without JavaScript the form comes back to it in the article
             "hx_target": f"#q{question.pk}",
@@ -174,11 +176,12 @@ def forecast_form(question: Question, data=None, *, mine: Prediction | None = No
     return MultipleChoiceForecastForm(data, question=question, initial=initial)
 
 
-def fallback_chart(question: Question) -> dict | None:
-    """The chart drawn without JavaScript: the community line, downsampled like the JSON's."""
+def fallback_chart(question: Question, community: history.MethodHistory | None = None) -> dict | None:
+    """The chart drawn without JavaScript: the community line, downsampled like the JSON's (``community``:
+    the community history, if read already)."""
     if not question.is_binary:
         return None
-    (line,) = history.community_series(question=question)
+    (line,) = history.community_series(question=question, history=community)
     return step_chart(list(zip(line.times, line.values, strict=True)))
 
 
@@ -232,16 +235,35 @@ def related_questions(request: HttpRequest, question: Question, limit: int = 5) 
     return items
 
 
+def _community_from_current(question: Question, current: dict) -> services.CommunityForecast | None:
+    """The community forecast from ``aggregates_current``'s answer: its headline method's snapshot is the
+    newest one (None when it has none, e.g. no forecast yet: ``community_forecast`` reads it then)."""
+    method = headline_method(question)
+    snapshot = current.get(method)
+    if snapshot is None:
+        return None
+    return services.CommunityForecast(
+        forecasters=snapshot.forecasters, probabilities=list(snapshot.probabilities), method=method
+    )
+
+
 def render_question(request: HttpRequest, question: Question, *, form=None, status: int = 200) -> HttpResponse:
-    card = question_card(request, question)
-    history = []
+    my_history = []
     my_scores = []
     if request.user.is_authenticated:
-        history = list(question.predictions.filter(forecaster=request.user).order_by("-made_at", "-id"))
+        my_history = list(question.predictions.filter(forecaster=request.user).order_by("-made_at", "-id"))
         my_scores = list(Score.objects.filter(question=question, forecaster=request.user))
+    current = services.aggregates_current(question=question)
+    # The reader's latest forecast is the first of their history, and the community number the headline
+    # method's current snapshot: two queries fewer than reading them again.
+    card = question_card(
+        request,
+        question,
+        mine=my_history[0] if my_history else None,
+        community=_community_from_current(question, current),
+    )
     resolution = question.resolutions.select_related("option", "resolved_by").filter(retracted_at__isnull=True).first()
     is_editor = request.user.has_perm("forecasting.change_question")
-    current = services.aggregates_current(question=question)
     bayes = (
         question.aggregate_snapshots.filter(method=services.BAYES_METHOD)
         .select_related("model_run")
@@ -252,6 +274,7 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
     bayes_options = []
     if bayes is not None and not question.is_binary:
         bayes_options = list(zip((o.label for o in question.options.all()), bayes.probabilities, strict=False))
+    community = None
     if question.is_continuous:
         aggregates = continuous.methods_rows(question, current)
         chart_context = continuous.page_context(
@@ -262,8 +285,11 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
             {"name": name, "description": aggregation.AGGREGATORS[name].description, "snapshot": snapshot}
             for name, snapshot in current.items()
         ]
+        community = history.community_history(question=question)  # one read for the chart and its table
         chart_context = distribution_context(
-            question, float(card["mine"].probability) if card["mine"] and question.is_binary else None
+            question,
+            float(card["mine"].probability) if card["mine"] and question.is_binary else None,
+            community=community,
         )
     score_table = {}
     for score in my_scores:
@@ -275,7 +301,7 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
         "aggregates": aggregates,
         "bayes": bayes,
         "bayes_options": bayes_options,
-        "history_chart": fallback_chart(question),
+        "history_chart": fallback_chart(question, community),
         **chart_context,
         "question_panels": question_panels(request, question),
         "score_table": [
@@ -290,7 +316,7 @@ def render_question(request: HttpRequest, question: Question, *, form=None, stat
         "coverage": my_scores[0].coverage if my_scores else None,
         "article": question.article,
         "form": form or forecast_form(question, mine=card["mine"]),
-        "history": history,
+        "history": my_history,
         "my_scores": my_scores,
         "resolution": resolution,
         "scored_forecasters": Score.objects.filter(

@@ -64,6 +64,14 @@ def _forecasters(question_id: int):
 # --- 1. a question you forecast resolved (or was annulled) -----------------------------------------
 
 
+# Each score kind as the body lists it: (value, label, hint, in points)
+_KIND_LINES = [
+    (kind.value, kind.label, SCORE_HINTS[kind], kind in (Score.Kind.BASELINE, Score.Kind.PEER))
+    for kind in Score.Kind
+    if kind in SCORE_HINTS
+]
+
+
 def _resolved_body(question: Question, resolution: Resolution, scores: dict | None, labels: list[str]) -> str:
     lines = [f"It resolved as “{resolution.describe()}”."]
     if not scores:
@@ -72,11 +80,11 @@ def _resolved_body(question: Question, resolution: Resolution, scores: dict | No
     forecast = scores.pop("forecast")
     lines.append(f"Your forecast standing at resolution: {_forecast_text(*forecast, labels)}.")
     lines.append("Your scores at resolution:")
-    for kind in Score.Kind:
-        if kind.value in scores:
-            value = float(scores[kind.value])
-            shown = f"{value:+.1f}" if kind in (Score.Kind.BASELINE, Score.Kind.PEER) else f"{value:.4f}"
-            lines.append(f"- {kind.label}: {shown} ({SCORE_HINTS[kind]})")
+    for kind, label, hint, points in _KIND_LINES:
+        if kind in scores:
+            value = float(scores[kind])
+            shown = f"{value:+.1f}" if points else f"{value:.4f}"
+            lines.append(f"- {label}: {shown} ({hint})")
     lines.append("Your time-averaged scores are on your track record.")
     return "\n".join(lines)
 
@@ -109,8 +117,13 @@ def resolution_notify(*, question_id: int) -> int:
             drafts = [Draft(f, Kind.RESOLVED, key, title, url, body, question.pk) for f in chunk]
         else:
             scores: dict[int, dict] = defaultdict(dict)
+            # the chunk is a range of ids in ascending order: a range, not a list of 1,000 ids
             rows = Score.objects.filter(
-                question=question, resolution=resolution, method=Score.Method.SPOT, forecaster_id__in=chunk
+                question=question,
+                resolution=resolution,
+                method=Score.Method.SPOT,
+                forecaster_id__gte=chunk[0],
+                forecaster_id__lte=chunk[-1],
             ).values_list(
                 "forecaster_id", "kind", "value", "prediction__probability", "prediction__option_probabilities"
             )
