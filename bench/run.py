@@ -6,7 +6,8 @@ Each step is one script of bench/ run in its own process (so peak-memory figures
 its own PostgreSQL database, copied from a freshly migrated template. The scripts write their
 rows (bench/rows.py) and this runner gathers them into ``var/bench/results.json`` (a list of
 ``{name, value, unit, baseline, baseline_value, ratio, goal, met}``) and ``var/bench/results.md``
-(the same as a table, with the machine and the commit), and prints the table. ``--quick`` is
+(the same as a table, with the machine and the commit), and prints the table. With ``--only``,
+the other steps' rows from the last run into the same folder are kept (the header says so). ``--quick`` is
 ``make bench QUICK=1``: smaller sizes, the same rows, under 20 minutes on a 2-core machine.
 
 PostgreSQL and Redis must answer on loopback: DATABASE_URL's server (default: the role and
@@ -148,7 +149,7 @@ def run_step(step: Step, *, quick: bool, env: dict, out: Path, db_base: str) -> 
     rows.progress(f"{step.name}: {time.monotonic() - started:.0f} s")
     if failure is None and rows_path.exists():
         return json.loads(rows_path.read_text())
-    return [
+    failed = [
         {
             "name": f"{step.name}: the benchmark ran to the end",
             "value": None,
@@ -160,6 +161,23 @@ def run_step(step: Step, *, quick: bool, env: dict, out: Path, db_base: str) -> 
             "met": False,
         }
     ]
+    rows_path.parent.mkdir(parents=True, exist_ok=True)
+    rows_path.write_text(json.dumps(failed, indent=2) + "\n")
+    return failed
+
+
+def gather(out: Path, fresh: dict[str, list[dict]]) -> tuple[list[dict], list[str]]:
+    """Every step's rows in STEPS order: those just run, and (with --only) those an earlier run into
+    the same folder left in ``steps/``; and the names of the steps kept from before."""
+    gathered, kept = [], []
+    for step in STEPS:
+        earlier = out / "steps" / f"{step.name}.json"
+        if step.name in fresh:
+            gathered += fresh[step.name]
+        elif earlier.exists():
+            gathered += json.loads(earlier.read_text())
+            kept.append(step.name)
+    return gathered, kept
 
 
 def header(quick: bool) -> str:
@@ -194,10 +212,13 @@ def main() -> int:
     rows.progress("migrating the template database")
     prepare_template(db_base, env)
 
-    gathered: list[dict] = []
+    fresh: dict[str, list[dict]] = {}
     for number, step in enumerate(chosen, 1):
         rows.progress(f"[{number}/{len(chosen)}] {step.name}: {step.script}")
-        gathered += run_step(step, quick=args.quick, env=env, out=args.out, db_base=db_base)
+        fresh[step.name] = run_step(step, quick=args.quick, env=env, out=args.out, db_base=db_base)
+    gathered, kept = gather(args.out, fresh)
+    if kept:  # ONLY=... re-ran some steps: the others' rows are those of the last run into this folder
+        title += f"; re-ran {', '.join(fresh)}, kept the last rows of {', '.join(kept)}"
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(gathered, indent=2) + "\n")

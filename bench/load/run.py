@@ -1,6 +1,6 @@
 """Full-stack load test (issue 23): gunicorn, PostgreSQL, Redis, two Celery workers and locust, on loopback.
 
-    .venv/bin/python bench/load/run.py [--quick] [--rows PATH] [--users 10,20,40,80,120,160] [--step-time 45]
+    .venv/bin/python bench/load/run.py [--quick] [--rows PATH] [--users 10,20,30,40,60,80,120,160] [--step-time 45]
         [--spike-time 120] [--port 8765] [--web-workers 4]
 
 1. The seeded database (bench/load/seed_large.py: 10,000 readers, 200 questions, 1,000,000 forecasts, a
@@ -436,7 +436,7 @@ def main() -> int:
     parser.add_argument(
         "--users",
         default="",
-        help="user counts of the steps (default 10,20,40,80,120,160; quick 10,20,40,60,80,120);"
+        help="user counts of the steps (default 10,20,30,40,60,80,120,160; quick 10,20,40,60,80,120);"
         " stepping stops at the first step that misses p95 < 250 ms",
     )
     parser.add_argument("--step-time", type=int, default=0, help="seconds per step (default 45; quick 30)")
@@ -447,7 +447,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="locust CSVs and logs (default: a temporary folder)")
     rows.add_arguments(parser)
     args = parser.parse_args()
-    steps = [int(u) for u in (args.users or ("10,20,40,60,80,120" if args.quick else "10,20,40,80,120,160")).split(",")]
+    steps = [
+        int(u) for u in (args.users or ("10,20,40,60,80,120" if args.quick else "10,20,30,40,60,80,120,160")).split(",")
+    ]
     step_time = args.step_time or (30 if args.quick else 45)
     spike_time = args.spike_time or (75 if args.quick else 120)
 

@@ -4,6 +4,7 @@ gradients, the hierarchical variances through a Laplace approximation of the for
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -12,9 +13,10 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 from .fitted import BayesFit, forecaster_records, laplace_sds, prior_fit
-from .graph import flat_inputs, input_tensors, input_values, likelihood_globals, loglik_graph
+from .graph import covariate_dot, flat_inputs, input_tensors, input_values, likelihood_globals, loglik_graph
 from .kernel_op import block_tensors, block_values, fast_loglik_graph, likelihood_check
 from .layout import TrainingLayout, training_layout
 from .model import (
@@ -79,7 +81,7 @@ def _map_objective(fast: bool):
     # sum_k prec_k (alpha_j g_k l_k)^2, with the squared forecast x_k^2 standing in for (alpha g l)^2.
     # (The latent's prior second moment m0^2 + s0^2 + q did before: the optimiser then shrank the
     # latent's variance to shrink this penalty, to q = 0.003 on the bench's data drawn with q = 2.)
-    covariate_prec = pt.exp(-2.0 * z.dot(gs))
+    covariate_prec = pt.exp(-2.0 * covariate_dot(z, gs))  # (not z.dot: see covariate_dot)
     sum_prec = per_forecaster(covariate_prec)
     forecaster_prec = pt.exp(-2.0 * par["log_sigma"])
     info = {
@@ -214,6 +216,20 @@ def _diagonal_scale(fun, theta0: np.ndarray, bounds: list, counts: np.ndarray) -
     per_forecaster = np.sqrt(np.asarray(counts, dtype=float) + 4.0)
     scale[n_globals:] = np.tile(per_forecaster, len(FORECASTER_PARAMS))
     return scale
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """numpy's and scipy's OpenBLAS on one thread while a fit runs (``fitting.fit``).
+
+    Their BLAS calls here are small (L-BFGS-B's products of a 30 x 6,000 history, under 1 ms an
+    iteration), and OpenBLAS splits them over a thread pool whose worker then spins between calls:
+    on the 2-core host the MAP used 2.5-2.9 s of CPU for 1.4-1.6 s of wall time, and whenever the
+    other core was busy (another job, the other NUTS chain) the MAP took 3.5-6 s instead of 1.5
+    (docs/bayes.md, Speed). The limit is process-wide while the block runs (the worker runs one fit
+    at a time) and restored after it."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 # --- worker start -----------------------------------------------------------------------------------

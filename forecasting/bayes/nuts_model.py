@@ -16,7 +16,7 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.compile.builders import OpFromGraph
 
-from .graph import likelihood_globals, loglik_graph
+from .graph import covariate_dot, likelihood_globals, loglik_graph
 from .kernel_op import block_values, fast_loglik_graph, likelihood_check, question_arrays
 from .layout import TrainingLayout, training_layout
 from .model import (
@@ -232,9 +232,9 @@ def _build_model(capacity: int, fast: bool):
                 continue
             centred_value = u
             if name == "bias":
-                centred_value = u - pt.dot(shared["zbar"], gb) - pt.exp(par["log_alpha"]) * m0_
+                centred_value = u - covariate_dot(shared["zbar"], gb) - pt.exp(par["log_alpha"]) * m0_
             elif name == "log_sigma":
-                centred_value = u - pt.dot(shared["zbar"], gs)
+                centred_value = u - covariate_dot(shared["zbar"], gs)
             par[name] = pm.Deterministic(name, c * centred_value + (1.0 - c) * (means[name] + taus[name] * u))
             correction = _normal_logp(par[name], means[name], taus[name]) - _normal_logp(u, 0.0, 1.0)
             pm.Potential(f"{name}_centring", (c * correction).sum())

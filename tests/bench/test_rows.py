@@ -60,3 +60,15 @@ def test_each_step_gets_its_own_database_on_the_same_server():
     assert url == "postgres://u:p@127.0.0.1:5432/bench_market"
     assert len({step.name for step in run.STEPS}) == len(run.STEPS)
     assert all((run.ROOT / step.script).exists() for step in run.STEPS)
+
+
+def test_a_partial_run_keeps_the_other_steps_rows_from_the_last_run_in_the_same_folder(tmp_path):
+    steps = tmp_path / "steps"
+    steps.mkdir()
+    earlier = [rows.row("trades/s", 800, "/s", baseline="bare", baseline_value=3_000)]
+    (steps / "market.json").write_text(json.dumps(earlier))
+    (steps / "export.json").write_text(json.dumps([rows.row("old export", 9, "s", baseline="", baseline_value=None)]))
+    fresh = {"export": [rows.row("new export", 5, "s", baseline="", baseline_value=None)]}
+    gathered, kept = run.gather(tmp_path, fresh)
+    assert [r["name"] for r in gathered] == ["trades/s", "new export"]  # the runner's order, market first
+    assert kept == ["market"]

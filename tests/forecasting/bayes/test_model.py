@@ -261,3 +261,27 @@ def test_evaluation_runs_bayes_through_its_hook():
     assert scores["log"] == pytest.approx(np.mean(np.log(p_outcome)), rel=1e-12)
     assert len(set(p_yes.round(6))) > 20  # an aggregate per question, not one constant
     assert 0 <= scores["brier_time_averaged"] <= 1 and scores["log_time_averaged"] <= 0
+
+
+def test_covariate_dot_is_the_matrix_product():
+    import pytensor.tensor as pt
+
+    from forecasting.bayes.graph import covariate_dot
+    from forecasting.bayes.model import N_COV
+
+    rng = np.random.default_rng(3)
+    z, coef = rng.normal(size=(50, N_COV)), rng.normal(size=N_COV)
+    assert np.allclose(covariate_dot(pt.as_tensor(z), pt.as_tensor(coef)).eval(), z @ coef)
+
+
+def test_fits_run_on_one_blas_thread_and_restore_the_pool():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from forecasting.bayes.map_fit import single_threaded_blas
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    with single_threaded_blas():
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == before
