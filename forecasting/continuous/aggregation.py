@@ -17,9 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .build import UNIT_GRID, standardise
-from .grid import BUCKETS, CDF_POINTS, Scale, as_cdf_matrix, quantile
-
-BISECTION_STEPS = 60  # halvings of [0, 1]: below float resolution
+from .grid import BUCKETS, Scale, as_cdf_matrix, quantile
 
 
 def _as_cdfs(cdfs: ArrayLike) -> np.ndarray:
@@ -58,20 +56,37 @@ def recency_weighted_mean(cdfs: ArrayLike) -> np.ndarray:
     return linear_pool(values, recency_weights(len(values)))
 
 
-def _mean_quantile(shapes: np.ndarray, weights: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """``sum_i w_i Q_i(t)`` at each level t in (0, 1), Q_i the inverse of the in-range shape of forecast i.
+def _inverse_mean_quantile(shapes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """At each grid position u, the level t where ``M(t) = sum_i w_i Q_i(t)`` reaches u (the least t with
+    ``M(t) >= u``), Q_i the inverse of forecast i's in-range shape (rising from exactly 0 to exactly 1).
 
-    ``grid.quantile`` for every row at once: each shape rises from exactly 0 to exactly 1, so every
-    level in (0, 1) crosses it between two grid points (the bisection never asks for 0 or 1); the same
-    arithmetic, vectorised over the rows (a forecast's aggregate update runs this 60 times).
+    Exact, in one sort: Q_i is a sum over the shape's 200 buckets of 1/200 times a ramp from the
+    bucket's low to its high value (``grid.quantile``'s interpolation), or, where the shape is flat at v,
+    a step just above v. So M is piecewise linear between the sorted ramp ends and steps, its slope the
+    running sum of the ramps' slopes, and its inverse is read off by linear interpolation (flat across a
+    step). O(200 n log n), where a bisection of M costs 60 searches per forecast.
     """
-    k = np.empty((len(shapes), len(levels)), dtype=np.intp)
-    for i, shape in enumerate(shapes):  # the first grid point with shape >= level
-        k[i] = np.searchsorted(shape, levels)
-    rows = np.arange(len(shapes))[:, None]
-    below, above = shapes[rows, k - 1], shapes[rows, k]
-    positions = (k - 1 + (levels - below) / (above - below)) / BUCKETS
-    return weights @ positions
+    share = (weights / BUCKETS)[:, None]
+    width = np.diff(shapes, axis=1)
+    rising = width > 0
+    slopes = np.where(rising, share / np.where(rising, width, 1.0), 0.0)  # M's slope from each bucket
+    # events at each grid value of each shape: the slope changes (to the next bucket's from the last's)
+    # and, where the bucket starting there is flat, a step of its share just above it
+    padded = np.pad(slopes, ((0, 0), (1, 1)))
+    slope_change = np.diff(padded, axis=1).ravel()
+    step = np.pad(np.where(rising, 0.0, share), ((0, 0), (0, 1))).ravel()
+    order = np.argsort(shapes, axis=None)
+    levels, slope_change, step = shapes.ravel()[order], slope_change[order], step[order]
+    # one point per distinct level: M just below it (continuous part and the steps below) and just above
+    first = np.flatnonzero(np.r_[True, levels[1:] != levels[:-1]])
+    distinct = levels[first]
+    slope_after = np.cumsum(slope_change)[np.r_[first[1:], len(levels)] - 1]
+    steps_through = np.cumsum(step)[np.r_[first[1:], len(levels)] - 1]
+    ramped = np.r_[0.0, np.cumsum(slope_after[:-1] * np.diff(distinct))]
+    steps_below = np.r_[0.0, steps_through[:-1]]
+    at = ramped + steps_below
+    above = ramped + steps_through
+    return np.interp(UNIT_GRID, np.ravel([at, above], order="F"), np.repeat(distinct, 2))
 
 
 def quantile_average(cdfs: ArrayLike, weights: ArrayLike | None = None) -> np.ndarray:
@@ -79,7 +94,7 @@ def quantile_average(cdfs: ArrayLike, weights: ArrayLike | None = None) -> np.nd
 
     The masses below and above the range are averaged; inside it, each forecast's shape (its CDF
     rescaled to run from 0 to 1 over the range) is inverted, the inverses are averaged, and the
-    average is inverted back at the 201 grid points by bisection (O(60 n) quantile evaluations).
+    average is inverted back at the 201 grid points (``_inverse_mean_quantile``: exact, one sort).
     The bounds of the result are those the forecasts share: closed where every forecast puts no mass
     beyond them.
     """
@@ -89,12 +104,7 @@ def quantile_average(cdfs: ArrayLike, weights: ArrayLike | None = None) -> np.nd
     if np.any(inside <= 0):
         raise ValueError("every forecast must put some probability inside the range")
     shapes = (values - values[:, :1]) / inside[:, None]
-    low, high = np.zeros(CDF_POINTS), np.ones(CDF_POINTS)
-    for _ in range(BISECTION_STEPS):
-        middle = (low + high) / 2
-        short = _mean_quantile(shapes, w, middle) < UNIT_GRID
-        low, high = np.where(short, middle, low), np.where(short, high, middle)
-    shape = np.maximum.accumulate((low + high) / 2)
+    shape = np.maximum.accumulate(_inverse_mean_quantile(shapes, w))
     shape[0], shape[-1] = 0.0, 1.0
     below, top = float(w @ values[:, 0]), float(w @ values[:, -1])
     bounds = Scale(0.0, 1.0, open_lower=below > 0, open_upper=top < 1)

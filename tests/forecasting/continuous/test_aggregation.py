@@ -175,6 +175,52 @@ class TestQuantileAverage:
         assert result[-1] == pytest.approx(1 - above, abs=1e-9)
 
 
+def mean_quantile_inverse_by_bisection(shapes, weights):
+    """The definition, slowly: the least level where sum_i w_i Q_i reaches each grid position."""
+    low, high = np.zeros(201), np.ones(201)
+    for _ in range(60):
+        middle = (low + high) / 2
+        mean = sum(w * np.asarray(quantile(shape, middle)) for shape, w in zip(shapes, weights, strict=True))
+        short = mean < U
+        low, high = np.where(short, middle, low), np.where(short, high, middle)
+    return (low + high) / 2
+
+
+class TestQuantileAverageInversion:
+    """``_inverse_mean_quantile`` (one sort) against the bisection of the mean quantile function it replaced."""
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        st.lists(st.tuples(st.floats(0.05, 0.95), st.floats(0.01, 0.3), st.floats(0.1, 5.0)), min_size=1, max_size=6)
+    )
+    def test_equals_the_bisection_of_the_definition(self, params):
+        shapes = np.array([logistic_cdf(m, s) for m, s, _ in params])
+        shapes = (shapes - shapes[:, :1]) / (shapes[:, -1:] - shapes[:, :1])
+        weights = np.array([w for *_, w in params]) / sum(w for *_, w in params)
+        expected = mean_quantile_inverse_by_bisection(shapes, weights)
+        result = aggregation._inverse_mean_quantile(shapes, weights)
+        np.testing.assert_allclose(result[1:-1], expected[1:-1], atol=1e-9)
+
+    def test_flat_stretches_are_steps_of_the_quantile_function(self):
+        # a forecast with no mass between grid points 60 and 140 (its shape is flat at 0.3 there) and a
+        # smooth one: the mean quantile function jumps at 0.3, so its inverse stays at 0.3 across the jump
+        flat = np.r_[np.linspace(0.0, 0.3, 61), np.full(80, 0.3), np.linspace(0.3, 1.0, 60)]
+        smooth = logistic_cdf(0.5, 0.1)
+        smooth = (smooth - smooth[0]) / (smooth[-1] - smooth[0])
+        shapes, weights = np.array([smooth, flat]), np.array([0.5, 0.5])  # the flat one not first
+        result = aggregation._inverse_mean_quantile(shapes, weights)
+        np.testing.assert_allclose(result, mean_quantile_inverse_by_bisection(shapes, weights), atol=1e-9)
+        assert np.sum(np.isclose(result, 0.3)) >= 30  # flat across the jump of 0.5 x 80 / 200 = 0.2
+
+    def test_a_shape_flat_at_its_start_and_its_end(self):
+        # no mass in the first 40 buckets, all of it in the next one, none after
+        lumpy = np.r_[np.zeros(40), 0.5, np.ones(160)]
+        shapes, weights = np.array([lumpy, np.linspace(0.0, 1.0, 201)]), np.array([0.25, 0.75])
+        result = aggregation._inverse_mean_quantile(shapes, weights)
+        np.testing.assert_allclose(result, mean_quantile_inverse_by_bisection(shapes, weights), atol=1e-9)
+        assert result[0] == 0.0 and result[-1] == 1.0
+
+
 class TestSummary:
     def test_uniform_closed(self):
         result = aggregation.summary(U, CLOSED)
