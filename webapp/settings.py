@@ -304,11 +304,12 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 # Heavy work (model refits: seconds to minutes of CPU) can go to a queue of its own, so a refit never
 # sits in front of the per-forecast and per-resolution tasks readers wait on (docs/scaling.md). Set
-# CELERY_HEAVY_QUEUE=heavy and run `celery worker -Q heavy` beside the default workers; unset (the
-# demo, one worker), it is the default queue.
-CELERY_HEAVY_QUEUE = os.environ.get("CELERY_HEAVY_QUEUE", CELERY_TASK_DEFAULT_QUEUE)
+# CELERY_HEAVY_QUEUE=heavy and run `celery worker -Q heavy` beside the default workers. Unset (the
+# demo, one worker), no route: they go wherever the default queue is when they are sent (a test that
+# gives its worker a queue of its own changes that default at run time).
+CELERY_HEAVY_QUEUE = os.environ.get("CELERY_HEAVY_QUEUE", "")
 CELERY_HEAVY_TASKS = ("forecasting.tasks.refit_bayes", "forecasting.tasks.refit_aggregators")
-CELERY_TASK_ROUTES = {name: {"queue": CELERY_HEAVY_QUEUE} for name in CELERY_HEAVY_TASKS}
+CELERY_TASK_ROUTES = {name: {"queue": CELERY_HEAVY_QUEUE} for name in CELERY_HEAVY_TASKS} if CELERY_HEAVY_QUEUE else {}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A new prefork process compiles the Bayesian model (10-40 s) before it reports in (forecasting/tasks.py:
 # warm_up_bayes); Celery's default wait of 4 s may kill it ("Timed out waiting for UP message").
