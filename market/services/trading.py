@@ -264,19 +264,7 @@ def _trade_in_one_statement(
                 return None
             state = _seen[market_id] = (liquidity, _json_list(new_shares))
             if status == "ok":
-                return Trade(
-                    pk=trade_id,
-                    market_id=market_id,
-                    user=user,
-                    outcome=i,
-                    shares=signed_shares,
-                    cost=quote.cost,
-                    price_before=quote.price_before,
-                    price_after=quote.price_after,
-                    idempotency_key=idempotency_key,
-                    ledger_transaction_id=txn_id,
-                    created_at=now,
-                )
+                return _trade_made(trade_id, market_id, user, i, signed_shares, quote, idempotency_key, txn_id, now)
             if status != "stale":
                 return None
     return None
@@ -428,6 +416,21 @@ def _trade_locked(
         )
         # The price is an input of the Bayesian aggregate: one debounced update per question.
         bayes_aggregate_request(question_id=question_id)
+    return _trade_made(trade_id, market_id, user, outcome, signed_shares, quote, idempotency_key, txn_id, now)
+
+
+def _trade_made(
+    trade_id: int,
+    market_id: int,
+    user,
+    outcome: int,
+    signed_shares: int,
+    quote: lmsr.Quote,
+    idempotency_key: str,
+    txn_id: int,
+    now: dt.datetime,
+) -> Trade:
+    """The trade either path wrote, as the caller gets it (without reading it back)."""
     return Trade(
         pk=trade_id,
         market_id=market_id,
